@@ -116,8 +116,9 @@ class Controller(Strict_):
     legal_name: Short
     trade_name: Short | None = None
     website: Short
-    address: Text
-    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+    # Optional so a preset can say exactly what its seed says; a missing address is linted.
+    address: Text | None = None
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
     tax_code: Short | None = None
     contact: Contact
     data_protection_contact: Contact | None = None
@@ -276,7 +277,8 @@ class Complaints(Strict_):
 
     channels: list[Channel] = Field(min_length=1)
     # The shop's promise for a first answer (seed A: 24 h; seed B: 24 working hours).
-    response: ComplaintSla
+    # None when the policy promises no time (seed D: "quickly"); the law's deadline then applies.
+    response: ComplaintSla | None = None
     # Acknowledgement of receipt; defaults to the law's (3 working days, Consumer Protection Law).
     acknowledgement: ComplaintSla | None = None
     # Evidence the customer may attach (seed A: "provide evidence related to the case").
