@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "pledge",
     "pledge.policy",
 ]
 
@@ -156,8 +157,8 @@ X_FRAME_OPTIONS = "DENY"
 # Uploads and request bodies: refuse oversized input before it reaches a view.
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("PLEDGE_MAX_BODY_BYTES", 2_621_440, minimum=1024)
 
-# The shop whose policy this instance runs (a preset name or a path); used by `pledge demo`.
-PLEDGE_POLICY = env("PLEDGE_POLICY", "leman-jewelry")
+# The shop this instance serves (its `shop:` key); empty means the shop published last.
+PLEDGE_SHOP = env("PLEDGE_SHOP", "")
 
 LOGGING: dict[str, Any] = {
     "version": 1,

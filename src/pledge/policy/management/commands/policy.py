@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
+from pathlib import Path
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from pledge.policy.lint import lint_policy
 from pledge.policy.loader import LoadedPolicy, PolicyInvalid, load_policy, preset_names
+from pledge.policy.render import render_policy
+from pledge.policy.services import PublishRefused, publish_policy
 
 EXIT_INVALID = 1
 EXIT_WARNINGS = 2
@@ -28,12 +32,36 @@ class Command(BaseCommand):
         check.add_argument("--strict", action="store_true", help="exit 2 when lint warnings exist")
         check.add_argument("--json", action="store_true", help="print a JSON report")
 
+        render = sub.add_parser("render", help="print the public policy page")
+        render.add_argument("policy", help="a path to a policy YAML file, or a preset name")
+        render.add_argument("--lang", choices=["vi", "en"], default=None)
+        render.add_argument("--format", choices=["html", "md"], default="html", dest="fmt")
+        render.add_argument("--output", "-o", default=None, help="write to this file")
+
+        publish = sub.add_parser("publish", help="record a version of the policy in the database")
+        publish.add_argument("policy", help="a path to a policy YAML file, or a preset name")
+        publish.add_argument(
+            "--effective", default=None, help="effective date YYYY-MM-DD (default: the file's)"
+        )
+        publish.add_argument(
+            "--material",
+            action="store_true",
+            help="a significant change: needs the advance notice the policy promises (P24)",
+        )
+        publish.add_argument("--actor", default="cli", help="who publishes (kept on record)")
+
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
         if action == "presets":
             self._presets()
         elif action == "check":
             self._check(options["policy"], strict=options["strict"], as_json=options["json"])
+        elif action == "render":
+            self._render(options["policy"], options["lang"], options["fmt"], options["output"])
+        elif action == "publish":
+            self._publish(
+                options["policy"], options["effective"], options["material"], options["actor"]
+            )
 
     def _load(self, ref: str) -> LoadedPolicy:
         try:
@@ -99,6 +127,39 @@ class Command(BaseCommand):
         if strict and warnings:
             raise SystemExit(EXIT_WARNINGS)
         sys.stdout.flush()
+
+
+    def _render(self, ref: str, lang: str | None, fmt: str, output: str | None) -> None:
+        loaded = self._load(ref)
+        page = render_policy(loaded.policy, lang or loaded.policy.default_language, fmt)
+        if output:
+            try:
+                Path(output).write_text(page, encoding="utf-8")
+            except OSError as exc:
+                raise CommandError(f"cannot write {output}: {exc.strerror or exc}") from None
+            self.stderr.write(f"wrote {output}")
+        else:
+            self.stdout.write(page, ending="")
+
+    def _publish(self, ref: str, effective: str | None, material: bool, actor: str) -> None:
+        loaded = self._load(ref)
+        effective_date = None
+        if effective is not None:
+            try:
+                effective_date = dt.date.fromisoformat(effective)
+            except ValueError:
+                raise CommandError(f"--effective {effective!r} is not a date as YYYY-MM-DD") from None
+        try:
+            version = publish_policy(
+                loaded, actor=actor, effective_date=effective_date, material=material
+            )
+        except PublishRefused as exc:
+            raise CommandError(f"not published: {exc}") from None
+        self.stdout.write(
+            f"published {version.shop} version {version.version!r}, effective "
+            f"{version.effective_date.isoformat()}{' (material change)' if version.material else ''}, "
+            f"sha256 {version.content_hash}"
+        )
 
 
 def _parse_loc(location: str) -> tuple[int | str, ...]:

@@ -1,0 +1,57 @@
+"""`pledge demo`: set up a demo shop from a preset and serve it on 127.0.0.1."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from pledge.policy.loader import PolicyInvalid, load_policy, preset_names
+from pledge.policy.models import PolicyVersion
+from pledge.policy.services import publish_policy
+
+
+class Command(BaseCommand):
+    help = "Migrate the database, publish a preset's policy and serve the demo shop."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--preset", default="leman-jewelry", help="one of `pledge policy presets`")
+        parser.add_argument("--no-serve", action="store_true", help="set up, print the URLs, stop")
+        parser.add_argument("--addr", default="127.0.0.1", help="address to serve on")
+        parser.add_argument("--port", default=8000, type=int, help="port to serve on")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        preset = options["preset"]
+        if preset not in preset_names():
+            raise CommandError(f"no preset {preset!r}; presets: {', '.join(preset_names())}")
+        call_command("migrate", interactive=False, verbosity=0)
+        self.stdout.write("database migrated")
+        try:
+            loaded = load_policy(preset)
+        except PolicyInvalid as exc:  # a broken bundled preset is our bug: say it plainly
+            raise CommandError(f"preset {preset} is invalid: {exc.problems[0]}") from None
+        existing = PolicyVersion.objects.filter(
+            shop=loaded.policy.shop, content_hash=loaded.content_hash
+        ).first()
+        if existing is None:
+            version = publish_policy(loaded, actor="pledge demo")
+            self.stdout.write(f"published {preset} version {version.version!r}")
+        else:
+            self.stdout.write(f"{preset} version {existing.version!r} already published")
+        # The server below runs in this process: serve this preset's shop even when the demo
+        # database also holds another preset published by an earlier `make demo PRESET=…`.
+        settings.PLEDGE_SHOP = loaded.policy.shop
+        base = f"http://{options['addr']}:{options['port']}"
+        self.stdout.write("")
+        self.stdout.write(f"Pledge demo shop: {loaded.policy.name}")
+        self.stdout.write(f"  privacy policy (vi): {base}/privacy/?lang=vi")
+        self.stdout.write(f"  privacy policy (en): {base}/privacy/?lang=en")
+        self.stdout.write(f"  health check:        {base}/healthz")
+        self.stdout.write("")
+        if options["no_serve"]:
+            return
+        call_command(
+            "runserver", f"{options['addr']}:{options['port']}", use_reloader=False, verbosity=1
+        )
