@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.template.loader import render_to_string
@@ -68,14 +68,6 @@ class VersionRow:
     current: bool
     upcoming: bool
 
-
-@dataclass
-class Page:
-    """Everything the templates need, already in the page's language."""
-
-    lang: str
-    policy: Policy
-    texts: dict[str, Any] = field(default_factory=dict)
 
 
 def text(value: Text | None, lang: str) -> str:
@@ -379,7 +371,9 @@ def build_page(policy: Policy, lang: str, versions: Sequence[VersionRow] = ()) -
         "name": policy.name,
         "summary": text(policy.summary, lang),
         "version": policy.version,
-        "effective_date": current.effective_date if current else policy.effective_date,
+        "effective_date": localized_date(
+            current.effective_date if current else policy.effective_date, lang
+        ),
         "jurisdictions": [p.name.get(lang) for p in profiles],
         "purposes": purpose_rows,
         "fields": field_rows,
@@ -397,7 +391,17 @@ def build_page(policy: Policy, lang: str, versions: Sequence[VersionRow] = ()) -
         "cookies": cookies,
         "breach": breach,
         "changes": changes,
-        "versions": list(versions),
+        "versions": [
+            {
+                "version": v.version,
+                "effective_date": localized_date(v.effective_date, lang),
+                "material": v.material,
+                "content_hash": v.content_hash,
+                "current": v.current,
+                "upcoming": v.upcoming,
+            }
+            for v in versions
+        ],
         "sections": SECTIONS,
     }
 
@@ -426,5 +430,8 @@ def render_policy(
         return render_to_string("policy/standalone.html", context)
 
 
-def localized_date(value: dt.date) -> str:
-    return formats.date_format(value, "DATE_FORMAT")
+def localized_date(value: dt.date, lang: str) -> str:
+    """`01/01/2026` in Vietnamese (the usual day/month/year), `1 January 2026` in English."""
+    if lang == "vi":
+        return value.strftime("%d/%m/%Y")
+    return f"{value.day} {formats.date_format(value, 'F Y')}"

@@ -59,7 +59,8 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-# YAML 1.2 core schema scalars instead of PyYAML's YAML 1.1 ones.
+# YAML 1.2 core schema scalars instead of PyYAML's YAML 1.1 ones, with one change: a number with a
+# leading zero stays text, so a Vietnamese phone number written `0589157979` is not read as a float.
 _StrictLoader.yaml_implicit_resolvers = {}
 _RESOLVERS = [
     ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
@@ -67,7 +68,7 @@ _RESOLVERS = [
     ("tag:yaml.org,2002:int", r"^[-+]?(?:0|[1-9][0-9]*)$", list("-+0123456789")),
     (
         "tag:yaml.org,2002:float",
-        r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$",
+        r"^[-+]?(?:(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+)$",
         list("-+.0123456789"),
     ),
     ("tag:yaml.org,2002:timestamp", r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", list("0123456789")),
