@@ -44,6 +44,7 @@ PG_CTL_WRAPPER = SCRIPTS_DIR / "pg_ctl_as_postgres.sh"
 ARTIFACTS_DIR = TESTS_DIR / "artifacts"
 
 CHROMIUM = "/usr/bin/chromium"
+NOTO_FONT = Path("/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf")  # fonts-noto-core
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -113,6 +114,9 @@ def pytest_configure(config: pytest.Config) -> None:
             }
         )
 
+    # Translations are compiled before any test activates a language (Django caches catalogs).
+    compile_messages()
+
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _created_var_dir is not None:
@@ -152,24 +156,24 @@ def _use_database(config: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _ensure_system_deps(what: str) -> None:
-    """Run scripts/ensure-system-deps.sh because `what` is missing; fail the tests if it fails.
+def _ensure_system_deps(what: str) -> str | None:
+    """Run scripts/ensure-system-deps.sh because `what` is missing; return an error or None.
 
     As root (or with passwordless sudo) the script installs the missing Debian packages;
     otherwise it prints the apt-get command to run and exits 1.
     """
     if not os.access(ENSURE_SYSTEM_DEPS, os.X_OK):
-        pytest.fail(f"{what} is missing and {ENSURE_SYSTEM_DEPS} is not executable", pytrace=False)
+        return f"{what} is missing and {ENSURE_SYSTEM_DEPS} is not executable"
     result = subprocess.run(
         [str(ENSURE_SYSTEM_DEPS)], capture_output=True, text=True, check=False, timeout=1800
     )
     sys.stderr.write(result.stdout + result.stderr)
     if result.returncode != 0:
-        pytest.fail(
+        return (
             f"{what} is missing and could not be installed by {ENSURE_SYSTEM_DEPS} "
-            f"(exit {result.returncode}):\n{result.stdout}{result.stderr}",
-            pytrace=False,
+            f"(exit {result.returncode}):\n{result.stdout}{result.stderr}"
         )
+    return None
 
 
 def find_pg_ctl() -> str | None:
@@ -194,6 +198,43 @@ def find_pg_ctl() -> str | None:
         if os.access(candidate, os.X_OK):
             return candidate
     return shutil.which("pg_ctl")
+
+
+def compile_messages() -> list[Path]:
+    """Compile every stale or missing django.mo under LOCALE_PATHS with msgfmt; return them.
+
+    *.mo files are git-ignored build output, so a fresh clone has none. Each is written to a
+    temp file and renamed, so concurrent test runs never see a half-written catalog.
+    """
+    from django.conf import settings
+
+    stale = []
+    for locale_dir in map(Path, settings.LOCALE_PATHS):
+        for po in sorted(locale_dir.glob("*/LC_MESSAGES/*.po")):
+            mo = po.with_suffix(".mo")
+            if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+                stale.append((po, mo))
+    if not stale:
+        return []
+    msgfmt = shutil.which("msgfmt")
+    if msgfmt is None:
+        error = _ensure_system_deps("msgfmt (gettext), needed to compile translations")
+        msgfmt = shutil.which("msgfmt")
+        if msgfmt is None:
+            raise pytest.UsageError(error or "msgfmt still missing after ensure-system-deps")
+    for po, mo in stale:
+        tmp = mo.with_name(f".{mo.name}.{os.getpid()}.tmp")
+        result = subprocess.run(
+            [msgfmt, "--check-format", "-o", str(tmp), str(po)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            tmp.unlink(missing_ok=True)
+            raise pytest.UsageError(f"msgfmt failed on {po}:\n{result.stderr}")
+        os.replace(tmp, mo)
+    return [mo for _, mo in stale]
 
 
 def _free_port() -> int:
@@ -241,10 +282,10 @@ def pledge_postgresql() -> Iterator[PostgresServer]:
 
     pg_ctl = find_pg_ctl()
     if pg_ctl is None:
-        _ensure_system_deps("PostgreSQL (pg_ctl)")
+        error = _ensure_system_deps("PostgreSQL (pg_ctl)")
         pg_ctl = find_pg_ctl()
-    if pg_ctl is None:
-        pytest.fail("PostgreSQL's pg_ctl not found even after ensure-system-deps", pytrace=False)
+        if pg_ctl is None:
+            pytest.fail(error or "pg_ctl still missing after ensure-system-deps", pytrace=False)
     # The wrapper runs exactly this pg_ctl (it inherits our environment).
     os.environ["PLEDGE_PG_CTL"] = pg_ctl
 
@@ -328,10 +369,10 @@ def live_server(django_db_setup: None, live_server: LiveServer) -> LiveServer:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
-    if not os.access(CHROMIUM, os.X_OK):
-        _ensure_system_deps(f"Chromium ({CHROMIUM})")
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} still missing after ensure-system-deps", pytrace=False)
+    if not os.access(CHROMIUM, os.X_OK) or not NOTO_FONT.is_file():
+        error = _ensure_system_deps(f"Chromium ({CHROMIUM}) or the Noto fonts ({NOTO_FONT})")
+        if not os.access(CHROMIUM, os.X_OK) or not NOTO_FONT.is_file():
+            pytest.fail(error or f"{CHROMIUM} still missing after ensure-system-deps", pytrace=False)
 
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright

@@ -94,7 +94,7 @@ def proper_names(preset: str) -> list[str]:
     if policy.cookies:
         for cat in policy.cookies.categories:
             for svc in cat.services:
-                names += [svc.name, svc.provider, *svc.cookies]
+                names += [svc.name.en, svc.provider.en, *svc.cookies]
     names += ["Tiếng Việt", "English", "Global Privacy Control", "SHA-256", "Pledge"]
     return sorted({n for n in names if n}, key=len, reverse=True)
 

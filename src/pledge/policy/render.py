@@ -21,6 +21,7 @@ from pledge.policy.jurisdictions import Deadline, Profile, load_profile
 from pledge.policy.schema import (
     Channel,
     ComplaintSla,
+    CookieService,
     OpeningHours,
     Period,
     PeriodDuration,
@@ -164,6 +165,18 @@ def channel_phrase(channel: Channel) -> str:
     if channel.hours is not None:
         label = f"{label} ({hours_phrase(channel.hours)})"
     return label
+
+
+def _cookie_lifetime(service: CookieService) -> str:
+    if service.session:
+        return _("until you close the browser")
+    if service.max_age_days is not None:
+        return ngettext("kept %(n)d day", "kept %(n)d days", service.max_age_days) % {
+            "n": service.max_age_days
+        }
+    if service.beacon:
+        return ""
+    return _("how long it is kept is not stated")
 
 
 def _profiles(policy: Policy) -> list[Profile]:
@@ -315,16 +328,11 @@ def build_page(policy: Policy, lang: str, versions: Sequence[VersionRow] = ()) -
                     "prior_consent": cat.prior_consent,
                     "services": [
                         {
-                            "name": s.name,
-                            "provider": s.provider,
+                            "name": s.name.get(lang),
+                            "provider": s.provider.get(lang),
                             "description": s.description.get(lang),
                             "cookies": _join(s.cookies),
-                            "lifetime": (
-                                ngettext("%(n)d day", "%(n)d days", s.max_age_days)
-                                % {"n": s.max_age_days}
-                                if s.max_age_days
-                                else _("until you close the browser")
-                            ),
+                            "lifetime": _cookie_lifetime(s),
                             "beacon": s.beacon,
                             "anonymous": not s.identifies_person,
                         }
@@ -383,8 +391,8 @@ def build_page(policy: Policy, lang: str, versions: Sequence[VersionRow] = ()) -
         "consequences": consequence_rows,
         "retention": retention_rows,
         "controller": controller,
-        "dpo_email": c.data_protection_contact.email if c.data_protection_contact else "",
-        "dpo_phone": c.data_protection_contact.phone if c.data_protection_contact else "",
+        "dpo_email": (c.data_protection_contact.email or "") if c.data_protection_contact else "",
+        "dpo_phone": (c.data_protection_contact.phone or "") if c.data_protection_contact else "",
         "rights": rights,
         "deadlines": deadline_rows,
         "complaints": complaints,

@@ -149,8 +149,9 @@ class Purpose(Strict_):
     description: Text
     basis: LegalBasis
     # The fields this purpose may collect (and read).
-    fields: list[Key] = Field(min_length=1)
-    # Fields this purpose may read but never collect (collected under another purpose).
+    fields: list[Key] = Field(default_factory=list)
+    # Fields this purpose may read but never collect (collected under another purpose), e.g.
+    # answering a state agency's request discloses what was collected for the order.
     read_only: list[Key] = Field(default_factory=list)
     # Fields shown whole for this purpose; everything else is masked (P09).
     unmasked: list[Key] = Field(default_factory=list)
@@ -159,6 +160,12 @@ class Purpose(Strict_):
     marketing: bool = False
     # What happens if the customer does not give the data (notice item: consequences).
     consequences: Text | None = None
+
+    @model_validator(mode="after")
+    def _uses_some_data(self) -> Purpose:
+        if not self.fields and not self.read_only:
+            raise ValueError("a purpose must collect (`fields`) or read (`read_only`) some data")
+        return self
 
 
 class Role(Strict_):
@@ -232,16 +239,24 @@ class Recipient(Strict_):
 
 class CookieService(Strict_):
     key: Key
-    name: Short
-    provider: Short
+    name: Text
+    provider: Text
     description: Text
     cookies: list[Short] = Field(default_factory=list)
-    # None: the cookie ends with the browser session.
+    # How long the cookies live: to the end of the browser session, a number of days, or (when
+    # the policy does not say, as seed B) neither, which the page states plainly.
+    session: bool = False
     max_age_days: Annotated[int, Field(ge=1, le=3650)] | None = None
     # A web beacon or tracking pixel rather than a cookie (P08).
     beacon: bool = False
     # Whether what it collects can identify a person (P07: ad cookies "completely anonymous").
     identifies_person: bool = False
+
+    @model_validator(mode="after")
+    def _one_lifetime(self) -> CookieService:
+        if self.session and self.max_age_days is not None:
+            raise ValueError("a cookie lives either for the session or max_age_days, not both")
+        return self
 
 
 class CookieCategory(Strict_):

@@ -188,7 +188,7 @@ RecipientKind = Literal[
 ]
 RECIPIENT_KINDS: dict[str, Promise] = {
     "board": _("our management board"),
-    "processor": _("service providers acting on our written instructions"),
+    "processor": _("service providers (processors)"),
     "integrated_service": _("third-party services integrated with our website"),
     "event_partner": _("event organisers and sponsors"),
     "market_research": _("market research companies"),
