@@ -17,6 +17,7 @@ writing full-page PNGs to tests/artifacts/ (git-ignored). Tests using ``browser`
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -100,6 +101,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("Django settings are not configured (DJANGO_SETTINGS_MODULE)")
     settings.VAR_DIR = var_dir
     settings.STATIC_ROOT = var_dir / "static"
+    settings.STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns if it is absent
 
     if backend == "sqlite":
         # Ignore any DATABASE_URL from the caller's environment: the switch decides. The test
@@ -325,10 +327,8 @@ def pledge_postgresql() -> Iterator[PostgresServer]:
         executor.start()
     except Exception as exc:
         log = _tail(logfile)
-        try:
+        with contextlib.suppress(Exception):
             executor.stop()
-        except Exception:  # noqa: S110 - best effort; the start failure is what matters
-            pass
         shutil.rmtree(base, ignore_errors=True)
         pytest.fail(
             f"could not start PostgreSQL ({pg_ctl} via {PG_CTL_WRAPPER}) on port {port}: "
@@ -372,7 +372,9 @@ def browser() -> Iterator[Browser]:
     if not os.access(CHROMIUM, os.X_OK) or not NOTO_FONT.is_file():
         error = _ensure_system_deps(f"Chromium ({CHROMIUM}) or the Noto fonts ({NOTO_FONT})")
         if not os.access(CHROMIUM, os.X_OK) or not NOTO_FONT.is_file():
-            pytest.fail(error or f"{CHROMIUM} still missing after ensure-system-deps", pytrace=False)
+            pytest.fail(
+                error or f"{CHROMIUM} still missing after ensure-system-deps", pytrace=False
+            )
 
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright

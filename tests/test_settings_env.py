@@ -274,9 +274,7 @@ def test_secret_key_from_file(tmp_path: Path) -> None:
 
 
 def test_database_url_selects_postgresql(tmp_path: Path) -> None:
-    loaded = _settings(
-        tmp_path, DATABASE_URL="postgresql://shop:pw@db.internal:5432/pledge"
-    )
+    loaded = _settings(tmp_path, DATABASE_URL="postgresql://shop:pw@db.internal:5432/pledge")
     assert loaded["engine"] == "django.db.backends.postgresql"
     assert loaded["db_name"] == "pledge"
     assert loaded["db_host"] == "db.internal"

@@ -100,12 +100,12 @@ def test_vietnamese_browser_gets_the_vietnamese_page(
 ) -> None:
     page = new_page(locale="vi-VN")
     open_policy(page, policy_url)
+    screenshot(page, "policy-vi")
     assert_vietnamese(page)
     switch = page.locator("nav.lang-switch")
     assert switch.is_visible()
     assert switch.locator('a[hreflang="vi"]').is_visible()
     assert switch.locator('a[hreflang="en"]').is_visible()
-    screenshot(page, "policy-vi")
 
 
 def test_english_browser_gets_the_english_page(
@@ -113,9 +113,9 @@ def test_english_browser_gets_the_english_page(
 ) -> None:
     page = new_page(locale="en-US")
     open_policy(page, policy_url)
+    screenshot(page, "policy-en")
     assert_english(page)
     assert page.locator("nav.lang-switch").is_visible()
-    screenshot(page, "policy-en")
 
 
 def test_lang_parameter_overrides_the_browser_language(
@@ -123,8 +123,8 @@ def test_lang_parameter_overrides_the_browser_language(
 ) -> None:
     page = new_page(locale="en-US")
     open_policy(page, f"{policy_url}?lang=vi")
-    assert_vietnamese(page)
     screenshot(page, "policy-lang-param-vi")
+    assert_vietnamese(page)
 
 
 def test_switch_links_change_the_language(
@@ -136,14 +136,14 @@ def test_switch_links_change_the_language(
 
     page.locator('nav.lang-switch a[hreflang="en"]').click()
     page.wait_for_selector('html[lang="en"]')
+    screenshot(page, "policy-switch-en")
     en_headings = assert_english(page)
     assert page.url.startswith(policy_url)
-    screenshot(page, "policy-switch-en")
     # Same sections, different words: the page was translated, not just relabelled.
     assert set(vi_headings) == set(en_headings) == set(SECTIONS)
     assert sum(vi_headings[s] != en_headings[s] for s in SECTIONS) >= len(SECTIONS) - 1
 
     page.locator('nav.lang-switch a[hreflang="vi"]').click()
     page.wait_for_selector('html[lang="vi"]')
-    assert assert_vietnamese(page) == vi_headings
     screenshot(page, "policy-switch-vi")
+    assert assert_vietnamese(page) == vi_headings

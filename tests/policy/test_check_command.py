@@ -92,7 +92,7 @@ def test_the_line_of_the_problem_is_named(case: str, tmp_path: Path) -> None:
     content, _ = BROKEN[case]
     path = tmp_path / "p.yaml"
     path.write_bytes(content)
-    code, _, err = run_check(str(path))
+    _, _, err = run_check(str(path))
     located = re.search(r": line \d+: ", err)
     if case == "binary":
         assert located is None  # nothing sensible to point at

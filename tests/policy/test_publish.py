@@ -165,7 +165,15 @@ def test_demo_sets_up_without_serving() -> None:
 def test_render_command_writes_markdown(tmp_path: Path) -> None:
     target = tmp_path / "policy.md"
     call_command(
-        "policy", "render", "james-jewelry", "--lang", "en", "--format", "md", "-o", str(target),
+        "policy",
+        "render",
+        "james-jewelry",
+        "--lang",
+        "en",
+        "--format",
+        "md",
+        "-o",
+        str(target),
         stderr=io.StringIO(),
     )
     assert target.read_text(encoding="utf-8").startswith("# Privacy policy of James Jewelry")

@@ -151,13 +151,17 @@ class ProfileError(Exception):
 
 def profile_names() -> list[str]:
     folder = resources.files("pledge.policy") / "jurisdictions"
-    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )
 
 
 @cache
 def load_profile(key: str) -> Profile:
     if key not in profile_names():
-        raise ProfileError(f"unknown jurisdiction profile {key!r}; known: {', '.join(profile_names())}")
+        raise ProfileError(
+            f"unknown jurisdiction profile {key!r}; known: {', '.join(profile_names())}"
+        )
     raw = (resources.files("pledge.policy") / "jurisdictions" / f"{key}.yaml").read_bytes()
     try:
         profile = Profile.model_validate(parse_yaml(raw, what="jurisdiction profile").data)

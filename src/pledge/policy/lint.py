@@ -32,7 +32,7 @@ from pledge.policy.schema import (
     RetentionRule,
 )
 from pledge.policy.taxonomy import is_within
-from pledge.policy.vocabulary import PERIOD_STARTS, RECORD_KINDS, RIGHTS, STANDARD_FIELDS
+from pledge.policy.vocabulary import PERIOD_STARTS, RECORD_KINDS, STANDARD_FIELDS
 
 PCI_CVC = "PCI DSS v4.0.1 Req 3.3.1"
 PCI_PAN = "PCI DSS v4.0.1 Req 3.4.1, 3.5.1"
@@ -56,6 +56,7 @@ TRANSFER_ABROAD_ARTICLES = {
 }
 
 DEFAULT_WORKING_HOURS_PER_DAY = 8.0
+DAYS_PER_MONTH = 365.25 / 12
 
 # code -> stable name. A code is never renumbered or reused; docs/policy-lint.md documents each.
 LINT_CODES: dict[str, str] = {
@@ -213,14 +214,14 @@ def _sla_text(sla: ComplaintSla) -> str:
     return ngettext("%(n)d hour", "%(n)d hours", sla.hours) % {"n": sla.hours}
 
 
-def _period_days(period: Period) -> int | None:
+def _period_months(period: Period) -> float | None:
     if period.kind != "duration":
         return None
-    return period.amount * {"days": 1, "months": 30, "years": 365}[period.unit]
+    return period.amount * {"days": 1 / DAYS_PER_MONTH, "months": 1.0, "years": 12.0}[period.unit]
 
 
-def _hold_days(hold: RetentionHold) -> int:
-    return hold.amount * {"months": 30, "years": 365}[hold.unit]
+def _hold_months(hold: RetentionHold) -> int:
+    return hold.amount * {"months": 1, "years": 12}[hold.unit]
 
 
 def _strictest_holds(profiles: list[Profile]) -> list[RetentionHold]:
@@ -228,7 +229,7 @@ def _strictest_holds(profiles: list[Profile]) -> list[RetentionHold]:
     holds: dict[str, RetentionHold] = {}
     for profile in profiles:
         for hold in profile.retention_holds:
-            if hold.key not in holds or _hold_days(hold) > _hold_days(holds[hold.key]):
+            if hold.key not in holds or _hold_months(hold) > _hold_months(holds[hold.key]):
                 holds[hold.key] = hold
     return list(holds.values())
 
@@ -236,14 +237,14 @@ def _strictest_holds(profiles: list[Profile]) -> list[RetentionHold]:
 def _holds_long_enough(rule: RetentionRule, hold: RetentionHold) -> bool:
     if rule.period.kind == "permanent":
         return True  # long enough for the hold; PL001 says what is wrong with it
-    days = _period_days(rule.period)
-    if days is None:
+    months = _period_months(rule.period)
+    if months is None:
         return False
-    needed = _hold_days(hold)
+    needed = _hold_months(hold)
     if rule.period.kind == "duration" and rule.period.start != hold.start:
         # 10 years from the order ends up to a year before 10 years from the fiscal year end.
-        needed += 365
-    return days >= needed
+        needed += 12
+    return months >= needed
 
 
 # --- rules ----------------------------------------------------------------------------------------
@@ -483,13 +484,10 @@ def _missing_notice_items(policy: Policy) -> Iterator[tuple[str, str, str]]:
         lacking = [r for r in ("access", "rectification", "erasure") if r not in reachable]
         if lacking:
             message = _(
-                "Customers have no way listed to %(what)s. Add a channel under rights.channels "
-                "that lists %(rights)s."
+                "Customers have no listed way to use these rights: %(rights)s. Add a channel "
+                "(account, email, phone…) under rights.channels that lists them."
             )
-            params = {
-                "what": "; ".join(str(RIGHTS[r]) for r in lacking),
-                "rights": ", ".join(lacking),
-            }
+            params = {"rights": ", ".join(lacking)}
             yield "rights", "rights.channels", message % params
     if policy.complaints is None:
         message = _(
@@ -579,7 +577,7 @@ def _pl011_breach_duties_missing(ctx: _Context) -> Iterator[LintWarning]:
             _(
                 "The policy says nothing about data breaches. Add a breach section: if your "
                 "systems are attacked or customer data leaks, you must notify the authority "
-                "(within %(deadline)s of detection) and tell affected customers."
+                "(at the latest %(deadline)s after you find out) and tell affected customers."
             )
             % params,
             _join(d.article for d in authority + subjects),
@@ -591,7 +589,8 @@ def _pl011_breach_duties_missing(ctx: _Context) -> Iterator[LintWarning]:
             "breach.notify_authority",
             _(
                 "The policy does not promise to notify the authority of a data breach, but the "
-                "law requires it (within %(deadline)s of detection). Set notify_authority to true."
+                "law requires it (at the latest %(deadline)s after you find out). Set "
+                "notify_authority to true."
             )
             % params,
             _join(d.article for d in authority),
@@ -677,7 +676,8 @@ def _pl015_transfer_abroad_undescribed(ctx: _Context) -> Iterator[LintWarning]:
     if not article:
         return
     for i, r in enumerate(ctx.policy.recipients):
-        if r.country != "VN" and r.description is None:
+        # None: the policy does not say where the recipient works; only a known country counts.
+        if r.country is not None and r.country != "VN" and r.description is None:
             yield ctx.warn(
                 "PL015",
                 f"recipients[{i}]",

@@ -79,7 +79,7 @@ _PERIOD_TAGS = {"duration", "until_cancellation", "until_purpose_ends", "permane
 
 
 def _clean_loc(loc: tuple[int | str, ...]) -> Loc:
-    # Tagged unions add the tag to the location (period.duration.amount); readers want period.amount.
+    # Tagged unions add the tag to the location (period.duration.amount); people want period.amount.
     out: list[int | str] = []
     for part in loc:
         if isinstance(part, str) and part in _PERIOD_TAGS and out and out[-1] == "period":
@@ -108,7 +108,14 @@ def _pydantic_problems(exc: ValidationError, doc: YamlDocument) -> list[PolicyPr
         elif kind == "missing":
             msg = f"missing required key {loc[-1]!r}"
             location = format_loc(loc[:-1])
-        elif kind in {"string_type", "int_type", "bool_type", "list_type", "model_type", "dict_type"}:
+        elif kind in {
+            "string_type",
+            "int_type",
+            "bool_type",
+            "list_type",
+            "model_type",
+            "dict_type",
+        }:
             expected = {
                 "string_type": "text",
                 "int_type": "a whole number",
@@ -148,7 +155,9 @@ def parse_policy(raw: bytes | str, source: str = "<policy>") -> LoadedPolicy:
 
 def preset_names() -> list[str]:
     folder = resources.files("pledge.policy") / "presets"
-    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )
 
 
 def load_policy(ref: str) -> LoadedPolicy:
@@ -167,8 +176,13 @@ def load_policy(ref: str) -> LoadedPolicy:
     hint = f"; did you mean the preset {close[0]!r}?" if close else ""
     raise PolicyInvalid(
         ref,
-        [PolicyProblem("", f"no such file, and no preset named {ref!r}{hint} "
-                           f"(presets: {', '.join(preset_names())})")],
+        [
+            PolicyProblem(
+                "",
+                f"no such file, and no preset named {ref!r}{hint} "
+                f"(presets: {', '.join(preset_names())})",
+            )
+        ],
     )
 
 

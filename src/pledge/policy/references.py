@@ -58,25 +58,34 @@ def check_references(policy: Policy, known_jurisdictions: Iterable[str]) -> list
         problems.append(
             Problem(("default_language",), f"{policy.default_language!r} is not in languages")
         )
-    for i, j in enumerate(policy.jurisdictions):
-        if j not in jurisdictions:
-            problems.append(Problem(("jurisdictions", i), _unknown("jurisdiction", j, jurisdictions)))
+    for i, name in enumerate(policy.jurisdictions):
+        if name not in jurisdictions:
+            problems.append(
+                Problem(("jurisdictions", i), _unknown("jurisdiction", name, jurisdictions))
+            )
 
     for i, f in enumerate(policy.fields):
         std = STANDARD_FIELDS.get(f.key)
         if std is None:
             if f.category is None:
                 problems.append(
-                    Problem(("fields", i), f"field {f.key!r} is not a standard field: give its category")
+                    Problem(
+                        ("fields", i), f"field {f.key!r} is not a standard field: give its category"
+                    )
                 )
             if f.label is None:
                 problems.append(
-                    Problem(("fields", i), f"field {f.key!r} is not a standard field: give its label")
+                    Problem(
+                        ("fields", i), f"field {f.key!r} is not a standard field: give its label"
+                    )
                 )
         if f.category is not None:
             if f.category not in DATA_CATEGORIES:
                 problems.append(
-                    Problem(("fields", i, "category"), _unknown("data category", f.category, DATA_CATEGORIES))
+                    Problem(
+                        ("fields", i, "category"),
+                        _unknown("data category", f.category, DATA_CATEGORIES),
+                    )
                 )
             elif std is not None and not is_within(f.category, std.category):
                 problems.append(
@@ -104,13 +113,17 @@ def check_references(policy: Policy, known_jurisdictions: Iterable[str]) -> list
             )
         for j, role in enumerate(f.access_roles or []):
             if role not in roles:
-                problems.append(Problem(("fields", i, "access_roles", j), _unknown("role", role, roles)))
+                problems.append(
+                    Problem(("fields", i, "access_roles", j), _unknown("role", role, roles))
+                )
 
     for i, p in enumerate(policy.purposes):
         for attr in ("fields", "read_only", "unmasked"):
             for j, key in enumerate(getattr(p, attr)):
                 if key not in fields:
-                    problems.append(Problem(("purposes", i, attr, j), _unknown("field", key, fields)))
+                    problems.append(
+                        Problem(("purposes", i, attr, j), _unknown("field", key, fields))
+                    )
                 elif attr != "fields" and fields[key].storage == "transient":
                     problems.append(
                         Problem(
@@ -134,23 +147,30 @@ def check_references(policy: Policy, known_jurisdictions: Iterable[str]) -> list
     for i, rule in enumerate(policy.retention):
         for j, key in enumerate(rule.fields):
             if key not in fields:
-                problems.append(Problem(("retention", i, "fields", j), _unknown("field", key, fields)))
+                problems.append(
+                    Problem(("retention", i, "fields", j), _unknown("field", key, fields))
+                )
 
     for i, r in enumerate(policy.recipients):
         covered: set[str] = set()
         for j, key in enumerate(r.purposes):
             if key not in purposes:
-                problems.append(Problem(("recipients", i, "purposes", j), _unknown("purpose", key, purposes)))
+                problems.append(
+                    Problem(("recipients", i, "purposes", j), _unknown("purpose", key, purposes))
+                )
             else:
                 covered |= set(purposes[key].fields) | set(purposes[key].read_only)
         for j, key in enumerate(r.fields):
             if key not in fields:
-                problems.append(Problem(("recipients", i, "fields", j), _unknown("field", key, fields)))
+                problems.append(
+                    Problem(("recipients", i, "fields", j), _unknown("field", key, fields))
+                )
             elif key not in covered:
                 problems.append(
                     Problem(
                         ("recipients", i, "fields", j),
-                        f"recipient {r.key!r} would receive {key!r}, which none of its purposes covers",
+                        f"recipient {r.key!r} would receive {key!r}, "
+                        "which none of its purposes covers",
                     )
                 )
 
@@ -162,7 +182,10 @@ def check_references(policy: Policy, known_jurisdictions: Iterable[str]) -> list
             for j, key in enumerate(services):
                 if key in services[:j]:
                     problems.append(
-                        Problem(("cookies", "categories", i, "services", j, "key"), f"duplicate key {key!r}")
+                        Problem(
+                            ("cookies", "categories", i, "services", j, "key"),
+                            f"duplicate key {key!r}",
+                        )
                     )
 
     if policy.rights is not None:

@@ -70,7 +70,6 @@ class VersionRow:
     upcoming: bool
 
 
-
 def text(value: Text | None, lang: str) -> str:
     return value.get(lang) if value is not None else ""
 
@@ -138,9 +137,9 @@ def period_phrase(period: Period) -> str:
 
 def sla_phrase(sla: ComplaintSla) -> str:
     if sla.clock == "working_hours":
-        return ngettext(
-            "within %(n)d working hour", "within %(n)d working hours", sla.hours
-        ) % {"n": sla.hours}
+        return ngettext("within %(n)d working hour", "within %(n)d working hours", sla.hours) % {
+            "n": sla.hours
+        }
     return ngettext("within %(n)d hour", "within %(n)d hours", sla.hours) % {"n": sla.hours}
 
 
@@ -237,7 +236,10 @@ def build_page(policy: Policy, lang: str, versions: Sequence[VersionRow] = ()) -
     ]
     if policy.cookies is not None and policy.cookies.refusal_consequences is not None:
         consequence_rows.append(
-            {"purpose": _("Refusing cookies"), "text": policy.cookies.refusal_consequences.get(lang)}
+            {
+                "purpose": _("Refusing cookies"),
+                "text": policy.cookies.refusal_consequences.get(lang),
+            }
         )
     retention_rows = [
         {
@@ -278,29 +280,24 @@ def build_page(policy: Policy, lang: str, versions: Sequence[VersionRow] = ()) -
             ],
             "identity_verification": policy.rights.identity_verification.get(lang),
         }
-    deadlines = [
-        {
-            "profile": prof.name.get(lang),
-            "rows": [
-                (_("Confirm we received your request"), prof.requests.acknowledge),
-                (_("See, correct or copy your data"), prof.requests.access),
-                (_("Withdraw consent, restrict or object"), prof.requests.withdraw_consent),
-                (_("Delete your data"), prof.requests.erasure),
-            ],
-        }
-        for prof in profiles
-    ]
-    deadline_rows = [
-        {
-            "profile": d["profile"],
-            "rows": [
-                {"what": what, "when": deadline_phrase(dl), "article": dl.article}
-                for what, dl in d["rows"]
-                if dl is not None
-            ],
-        }
-        for d in deadlines
-    ]
+    deadline_rows = []
+    for prof in profiles:
+        steps: list[tuple[str, Deadline | None]] = [
+            (_("Confirm we received your request"), prof.requests.acknowledge),
+            (_("See, correct or copy your data"), prof.requests.access),
+            (_("Withdraw consent, restrict or object"), prof.requests.withdraw_consent),
+            (_("Delete your data"), prof.requests.erasure),
+        ]
+        deadline_rows.append(
+            {
+                "profile": prof.name.get(lang),
+                "rows": [
+                    {"what": what, "when": deadline_phrase(dl), "article": dl.article}
+                    for what, dl in steps
+                    if dl is not None
+                ],
+            }
+        )
     complaints = None
     if policy.complaints is not None:
         cp = policy.complaints
@@ -432,9 +429,9 @@ def render_policy(
             from django.contrib.staticfiles import finders
 
             css_path = finders.find("pledge/pledge.css")
-            context["inline_css"] = (
-                open(css_path, encoding="utf-8").read() if isinstance(css_path, str) else ""
-            )
+            if isinstance(css_path, str):
+                with open(css_path, encoding="utf-8") as css:
+                    context["inline_css"] = css.read()
         return render_to_string("policy/standalone.html", context)
 
 

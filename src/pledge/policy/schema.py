@@ -231,7 +231,8 @@ class Recipient(Strict_):
     purposes: list[Key] = Field(min_length=1)
     fields: list[Key] = Field(min_length=1)
     basis: DisclosureBasis
-    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = "VN"
+    # ISO country code where the recipient processes the data; None when the policy does not say.
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
     # Processors act only on the shop's written instructions (seed C, 3.A).
     written_instructions: bool = False
     description: Text | None = None

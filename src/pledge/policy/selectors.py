@@ -22,7 +22,9 @@ def version_rows(shop: str) -> list[VersionRow]:
             current=current is not None and v.pk == current.pk,
             upcoming=v.effective_date > day,
         )
-        for v in PolicyVersion.objects.filter(shop=shop).order_by("-effective_date", "-published_at")
+        for v in PolicyVersion.objects.filter(shop=shop).order_by(
+            "-effective_date", "-published_at"
+        )
     ]
 
 

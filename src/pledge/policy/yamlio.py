@@ -34,17 +34,17 @@ class YamlProblem(Exception):
 class _StrictLoader(yaml.SafeLoader):
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         if self.check_event(AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             raise YamlProblem(
                 "YAML aliases (*name) are not allowed in a policy; write the value out",
                 event.start_mark.line + 1,
             )
-        return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        return super().compose_node(parent, index)
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
         for key_node, _value in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=deep)
             if not isinstance(key, str):
                 raise YamlProblem(
                     f"keys must be text, found {type(key).__name__} {key!r}",
@@ -164,7 +164,7 @@ def parse_yaml(raw: bytes | str, *, what: str = "policy") -> YamlDocument:
     loader = _StrictLoader(text)
     try:
         root = loader.get_single_node()
-        data = loader.construct_document(root) if root is not None else None  # type: ignore[no-untyped-call]
+        data = loader.construct_document(root) if root is not None else None
     except YamlProblem:
         raise
     except yaml.MarkedYAMLError as exc:
@@ -180,7 +180,7 @@ def parse_yaml(raw: bytes | str, *, what: str = "policy") -> YamlDocument:
     except RecursionError:
         raise YamlProblem("the YAML is nested too deeply") from None
     finally:
-        loader.dispose()  # type: ignore[no-untyped-call]
+        loader.dispose()
     if data is None:
         raise YamlProblem(f"the file is empty; a {what} is a YAML mapping of keys")
     if not isinstance(data, dict):

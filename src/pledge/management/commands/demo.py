@@ -17,7 +17,9 @@ class Command(BaseCommand):
     help = "Migrate the database, publish a preset's policy and serve the demo shop."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--preset", default="leman-jewelry", help="one of `pledge policy presets`")
+        parser.add_argument(
+            "--preset", default="leman-jewelry", help="one of `pledge policy presets`"
+        )
         parser.add_argument("--no-serve", action="store_true", help="set up, print the URLs, stop")
         parser.add_argument("--addr", default="127.0.0.1", help="address to serve on")
         parser.add_argument("--port", default=8000, type=int, help="port to serve on")

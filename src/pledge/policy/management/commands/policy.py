@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from pathlib import Path
 from argparse import ArgumentParser
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -74,7 +74,9 @@ class Command(BaseCommand):
     def _presets(self) -> None:
         for name in preset_names():
             loaded = load_policy(name)
-            self.stdout.write(f"{name:16} {loaded.policy.name} ({loaded.policy.controller.website})")
+            self.stdout.write(
+                f"{name:16} {loaded.policy.name} ({loaded.policy.controller.website})"
+            )
 
     def _check(self, ref: str, *, strict: bool, as_json: bool) -> None:
         try:
@@ -119,7 +121,9 @@ class Command(BaseCommand):
                 line = loaded.document.line_of(_parse_loc(w.location))
                 where = f"line {line}: " if line else ""
                 loc = f"{w.location}: " if w.location else ""
-                self.stdout.write(f"{loaded.source}: {where}{w.code} {loc}{w.message} [{w.article}]")
+                self.stdout.write(
+                    f"{loaded.source}: {where}{w.code} {loc}{w.message} [{w.article}]"
+                )
             self.stdout.write(
                 f"{loaded.source}: valid, {len(warnings)} warning(s)"
                 f" (content hash {loaded.content_hash[:12]})"
@@ -127,7 +131,6 @@ class Command(BaseCommand):
         if strict and warnings:
             raise SystemExit(EXIT_WARNINGS)
         sys.stdout.flush()
-
 
     def _render(self, ref: str, lang: str | None, fmt: str, output: str | None) -> None:
         loaded = self._load(ref)
@@ -148,7 +151,9 @@ class Command(BaseCommand):
             try:
                 effective_date = dt.date.fromisoformat(effective)
             except ValueError:
-                raise CommandError(f"--effective {effective!r} is not a date as YYYY-MM-DD") from None
+                raise CommandError(
+                    f"--effective {effective!r} is not a date as YYYY-MM-DD"
+                ) from None
         try:
             version = publish_policy(
                 loaded, actor=actor, effective_date=effective_date, material=material
@@ -157,7 +162,8 @@ class Command(BaseCommand):
             raise CommandError(f"not published: {exc}") from None
         self.stdout.write(
             f"published {version.shop} version {version.version!r}, effective "
-            f"{version.effective_date.isoformat()}{' (material change)' if version.material else ''}, "
+            f"{version.effective_date.isoformat()}"
+            f"{' (material change)' if version.material else ''}, "
             f"sha256 {version.content_hash}"
         )
 
@@ -170,4 +176,3 @@ def _parse_loc(location: str) -> tuple[int | str, ...]:
     for name, index in re.findall(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]", location):
         parts.append(int(index) if index else name)
     return tuple(parts)
-
