@@ -18,6 +18,10 @@ def main(argv: list[str] | None = None) -> None:
         # Bad settings fail loudly with a clear message, never a traceback.
         sys.stderr.write(f"pledge: configuration error: {exc}\n")
         raise SystemExit(78) from None  # EX_CONFIG
+    except BrokenPipeError:
+        # `pledge policy check … | head`: the reader left; that is not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(0) from None
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page
+from pytest_django.fixtures import Settings
 from pytest_django.live_server_helper import LiveServer
 
 from pledge.policy.loader import load_policy
@@ -40,8 +41,9 @@ Screenshot = Callable[[Page, str], Path]
 
 
 @pytest.fixture
-def policy_url(live_server: LiveServer) -> str:
+def policy_url(live_server: LiveServer, settings: Settings) -> str:
     """Publish the Leman Jewelry preset (in force since a past date) and return the page URL."""
+    settings.PLEDGE_SHOP = "leman-jewelry"  # the shop this instance serves
     publish_policy(
         load_policy("leman-jewelry"),
         effective_date=dt.date(2025, 7, 1),

@@ -1,4 +1,4 @@
-"""Data categories compatible with the fideslang taxonomy of Fides (v3 `user.*`, no deprecated keys).
+"""Data categories compatible with the fideslang taxonomy of Fides (v3 `user.*`, none deprecated).
 
 A policy names each personal-data field's category with one of these keys, so a shop's declarations
 can be exchanged with Fides and other tools that speak fideslang. Pledge adds a few children of

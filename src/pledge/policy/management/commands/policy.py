@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import translation
 
 from pledge.policy.lint import lint_policy
 from pledge.policy.loader import LoadedPolicy, PolicyInvalid, load_policy, preset_names
@@ -31,6 +32,9 @@ class Command(BaseCommand):
         check.add_argument("policy", help="a path to a policy YAML file, or a preset name")
         check.add_argument("--strict", action="store_true", help="exit 2 when lint warnings exist")
         check.add_argument("--json", action="store_true", help="print a JSON report")
+        check.add_argument(
+            "--lang", choices=["vi", "en"], default="en", help="language of the lint messages"
+        )
 
         render = sub.add_parser("render", help="print the public policy page")
         render.add_argument("policy", help="a path to a policy YAML file, or a preset name")
@@ -55,7 +59,8 @@ class Command(BaseCommand):
         if action == "presets":
             self._presets()
         elif action == "check":
-            self._check(options["policy"], strict=options["strict"], as_json=options["json"])
+            with translation.override(options["lang"]):
+                self._check(options["policy"], strict=options["strict"], as_json=options["json"])
         elif action == "render":
             self._render(options["policy"], options["lang"], options["fmt"], options["output"])
         elif action == "publish":
@@ -108,7 +113,7 @@ class Command(BaseCommand):
                     {
                         "code": w.code,
                         "location": w.location,
-                        "line": loaded.document.line_of(_parse_loc(w.location)),
+                        "line": _line(loaded, w.location),
                         "message": w.message,
                         "article": w.article,
                     }
@@ -118,7 +123,7 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(report, ensure_ascii=False, indent=2))
         else:
             for w in warnings:
-                line = loaded.document.line_of(_parse_loc(w.location))
+                line = _line(loaded, w.location)
                 where = f"line {line}: " if line else ""
                 loc = f"{w.location}: " if w.location else ""
                 self.stdout.write(
@@ -166,6 +171,11 @@ class Command(BaseCommand):
             f"{' (material change)' if version.material else ''}, "
             f"sha256 {version.content_hash}"
         )
+
+
+def _line(loaded: LoadedPolicy, location: str) -> int | None:
+    # A warning about the whole policy has no line worth pointing at.
+    return loaded.document.line_of(_parse_loc(location)) if location else None
 
 
 def _parse_loc(location: str) -> tuple[int | str, ...]:
