@@ -40,12 +40,12 @@ test: $(VENV)/.dev
 
 # The whole suite, browser tests included, on the embedded default.
 test-sqlite: $(VENV)/.dev
-	PLEDGE_TEST_DB=sqlite $(BIN)/pytest
+	PLEDGE_VAR_DIR=$$(mktemp -d) PLEDGE_TEST_DB=sqlite $(BIN)/pytest
 
 # The whole suite again on a real PostgreSQL server that the tests start; the browser tests
 # exercise pages, not the database, so they run once (above).
 test-postgresql: $(VENV)/.dev
-	PLEDGE_TEST_DB=postgresql $(BIN)/pytest -m "not browser"
+	PLEDGE_VAR_DIR=$$(mktemp -d) PLEDGE_TEST_DB=postgresql $(BIN)/pytest -m "not browser"
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests bench

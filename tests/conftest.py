@@ -116,9 +116,6 @@ def pytest_configure(config: pytest.Config) -> None:
             }
         )
 
-    # Translations are compiled before any test activates a language (Django caches catalogs).
-    compile_messages()
-
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _created_var_dir is not None:
@@ -200,43 +197,6 @@ def find_pg_ctl() -> str | None:
         if os.access(candidate, os.X_OK):
             return candidate
     return shutil.which("pg_ctl")
-
-
-def compile_messages() -> list[Path]:
-    """Compile every stale or missing django.mo under LOCALE_PATHS with msgfmt; return them.
-
-    *.mo files are git-ignored build output, so a fresh clone has none. Each is written to a
-    temp file and renamed, so concurrent test runs never see a half-written catalog.
-    """
-    from django.conf import settings
-
-    stale = []
-    for locale_dir in map(Path, settings.LOCALE_PATHS):
-        for po in sorted(locale_dir.glob("*/LC_MESSAGES/*.po")):
-            mo = po.with_suffix(".mo")
-            if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
-                stale.append((po, mo))
-    if not stale:
-        return []
-    msgfmt = shutil.which("msgfmt")
-    if msgfmt is None:
-        error = _ensure_system_deps("msgfmt (gettext), needed to compile translations")
-        msgfmt = shutil.which("msgfmt")
-        if msgfmt is None:
-            raise pytest.UsageError(error or "msgfmt still missing after ensure-system-deps")
-    for po, mo in stale:
-        tmp = mo.with_name(f".{mo.name}.{os.getpid()}.tmp")
-        result = subprocess.run(
-            [msgfmt, "--check-format", "-o", str(tmp), str(po)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            tmp.unlink(missing_ok=True)
-            raise pytest.UsageError(f"msgfmt failed on {po}:\n{result.stderr}")
-        os.replace(tmp, mo)
-    return [mo for _, mo in stale]
 
 
 def _free_port() -> int:

@@ -4,17 +4,20 @@ quiet on a clean policy (so every test fails without its rule)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import unicodedata
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from django.utils import translation
+from pydantic import BaseModel
 
-from pledge.policy.jurisdictions import load_profile
+from pledge.policy.jurisdictions import Profile, load_profile
 from pledge.policy.lint import LINT_CODES, PCI_CVC, PCI_PAN, LintWarning, lint_policy
 from pledge.policy.loader import PolicyInvalid, parse_policy
-from pledge.policy.schema import Policy
+from pledge.policy.schema import Policy, Text
 
 FIXTURE = Path(__file__).parent / "fixtures" / "minimal.yaml"
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "policy-lint.md"
@@ -29,6 +32,13 @@ Mutation = Callable[[Data], None]
 
 def _text(en: str, vi: str = "Nội dung") -> dict[str, str]:
     return {"vi": vi, "en": en}
+
+
+@pytest.fixture(autouse=True)
+def _english() -> Iterator[None]:
+    """Lint as `pledge policy check` does by default (--lang en): messages and articles in en."""
+    with translation.override("en"):
+        yield
 
 
 def make_clean(data: Data) -> None:
@@ -57,7 +67,9 @@ def make_clean(data: Data) -> None:
             },
             "legal_hold": {
                 "reason": _text("Accounting law.", "Luật Kế toán."),
-                "article": "Accounting Law 88/2015/QH13 Art 41",
+                "article": _text(
+                    "Accounting Law 88/2015/QH13 Art 41", "Điều 41 Luật Kế toán 88/2015/QH13"
+                ),
             },
         },
         {
@@ -208,7 +220,7 @@ def set_period(index: int, period: Data) -> Mutation:
 
 def test_pl001_permanent_retention_is_flagged() -> None:
     warnings = lint(set_period(1, {"kind": "permanent"}))
-    assert found(warnings, "PL001") == [("retention[1].period", PDPL.storage_limitation.article)]
+    assert found(warnings, "PL001") == [("retention[1].period", PDPL.storage_limitation.article.en)]
     assert "PL001" not in codes(lint())
 
 
@@ -216,6 +228,39 @@ def test_pl001_cites_every_applicable_profile() -> None:
     warnings = lint(set_period(1, {"kind": "permanent"}), jurisdictions=["vn-pdpl-2026", "gdpr"])
     [(_loc, article)] = found(warnings, "PL001")
     assert article == "PDPL 91/2025/QH15 Art 3; GDPR Art 5(1)(e)"
+
+
+def _articles(node: object) -> list[Text]:
+    """Every `article` in a profile, however deep."""
+    if isinstance(node, list):
+        return [a for item in node for a in _articles(item)]
+    if not isinstance(node, BaseModel):
+        return []
+    own = [node.article] if isinstance(getattr(node, "article", None), Text) else []
+    return own + [a for name in type(node).model_fields for a in _articles(getattr(node, name))]
+
+
+@pytest.mark.parametrize("profile", [PDPL, DECREE13, GDPR], ids=lambda p: p.key)
+def test_profile_articles_have_a_vietnamese_citation(profile: Profile) -> None:
+    articles = _articles(profile)
+    assert len(articles) > 15
+    english = re.compile(r"\b(Art|Decree|Law|Recital|Directive|ND-CP|PDPL|per)\b")
+    for article in articles:
+        assert article.vi == unicodedata.normalize("NFC", article.vi)
+        assert "Điều" in article.vi and not english.search(article.vi), article
+
+
+def test_articles_are_cited_in_vietnamese_under_lang_vi() -> None:
+    permanent = set_period(1, {"kind": "permanent"})
+    with translation.override("vi"):
+        warnings = lint(permanent, jurisdictions=["vn-pdpl-2026", "gdpr"])
+        cvc = lint(add_field({"key": "card_cvc", "storage": "transient"}))
+    [(_loc, article)] = found(warnings, "PL001")
+    assert article == "Điều 3 Luật Bảo vệ dữ liệu cá nhân 91/2025/QH15; điểm e khoản 1 Điều 5 GDPR"
+    assert article == f"{PDPL.storage_limitation.article.vi}; {GDPR.storage_limitation.article.vi}"
+    assert found(cvc, "PL003") == [("fields[3]", "PCI DSS v4.0.1 Yêu cầu 3.3.1")]
+    for w in warnings + cvc:
+        assert "Art " not in w.article and "Req " not in w.article, w
 
 
 @pytest.mark.parametrize("kind", ["until_cancellation", "until_purpose_ends"])
@@ -260,7 +305,7 @@ def test_pl002_invoice_rule_without_legal_hold_is_flagged() -> None:
 def test_pl002_invoice_period_must_outlast_the_hold(period: Data, flagged: bool) -> None:
     warnings = found(lint(set_period(0, period)), "PL002")
     assert warnings == (
-        [("retention[0].period", PDPL.retention_holds[0].article)] if flagged else []
+        [("retention[0].period", PDPL.retention_holds[0].article.en)] if flagged else []
     )
 
 
@@ -281,8 +326,8 @@ def test_pl002_needs_a_sale_and_a_profile_with_the_hold() -> None:
 
 def test_pl003_cvc_collected_is_flagged() -> None:
     warnings = lint(add_field({"key": "card_cvc", "storage": "transient"}))
-    assert found(warnings, "PL003") == [("fields[3]", PCI_CVC)]
-    assert PCI_CVC == "PCI DSS v4.0.1 Req 3.3.1"
+    assert found(warnings, "PL003") == [("fields[3]", PCI_CVC.en)]
+    assert PCI_CVC.en == "PCI DSS v4.0.1 Req 3.3.1"
     # The CVC is never stored, so it needs no access rule (PL005) and is not stored card data.
     assert not codes(warnings) & {"PL004", "PL005"}
     assert "PL003" not in codes(lint(add_field({"key": "card", "storage": "transient"})))
@@ -295,14 +340,14 @@ def test_pl003_custom_cvc_field_is_flagged_by_category() -> None:
         "label": _text("CVV"),
         "storage": "transient",
     }
-    assert found(lint(add_field(field)), "PL003") == [("fields[3]", PCI_CVC)]
+    assert found(lint(add_field(field)), "PL003") == [("fields[3]", PCI_CVC.en)]
 
 
 def test_pl004_stored_card_is_flagged() -> None:
     card = {"key": "card", "access_roles": ["customer_service"]}
     warnings = lint(add_field(card))
-    assert found(warnings, "PL004") == [("fields[3]", PCI_PAN)]
-    assert PCI_PAN == "PCI DSS v4.0.1 Req 3.4.1, 3.5.1"
+    assert found(warnings, "PL004") == [("fields[3]", PCI_PAN.en)]
+    assert PCI_PAN.en == "PCI DSS v4.0.1 Req 3.4.1, 3.5.1"
     assert "PL004" not in codes(lint(add_field({**card, "storage": "transient"})))
 
 
@@ -319,7 +364,7 @@ def test_pl005_sensitive_field_without_access_roles_is_flagged() -> None:
 def test_pl005_category_sensitive_under_the_profile_is_flagged() -> None:
     location = {"key": "gps", "category": "user.location", "label": _text("GPS position")}
     warnings = lint(add_field(location))
-    assert found(warnings, "PL005") == [("fields[3]", PDPL.sensitive_data.article)]  # type: ignore[union-attr]
+    assert found(warnings, "PL005") == [("fields[3]", PDPL.sensitive_data.article.en)]  # type: ignore[union-attr]
 
 
 def test_pl005_follows_the_profile_list() -> None:
@@ -348,7 +393,7 @@ def test_pl005_declared_sensitive_field_is_flagged() -> None:
         "sensitive": True,
     }
     assert found(lint(add_field(custom), jurisdictions=["gdpr"]), "PL005") == [
-        ("fields[3]", PDPL.sensitive_data.article)  # type: ignore[union-attr]
+        ("fields[3]", PDPL.sensitive_data.article.en)  # type: ignore[union-attr]
     ]
     assert "PL005" not in codes(
         lint(add_field({**custom, "sensitive": False}), jurisdictions=["gdpr"])
@@ -363,7 +408,7 @@ def test_pl006_consent_without_withdrawal_channel_is_flagged() -> None:
         data["rights"]["channels"][0]["rights"].remove("withdraw_consent")
 
     assert found(lint(no_withdraw), "PL006") == [
-        ("rights.channels", PDPL.consent.withdrawal.article)
+        ("rights.channels", PDPL.consent.withdrawal.article.en)
     ]
     assert "PL006" not in codes(lint())
 
@@ -390,7 +435,7 @@ def test_pl007_cookies_without_prior_consent_are_flagged() -> None:
     def necessary_first(data: Data) -> None:
         data["cookies"]["categories"][0]["prior_consent"] = False
 
-    article = PDPL.consent.cookies_prior_consent.article  # type: ignore[union-attr]
+    article = PDPL.consent.cookies_prior_consent.article.en  # type: ignore[union-attr]
     assert found(lint(analytics_first), "PL007") == [
         ("cookies.categories[1].prior_consent", article)
     ]
@@ -449,7 +494,7 @@ def _set(value: Any, *path: str | int) -> Mutation:
     ],
 )
 def test_pl008_missing_notice_item_is_flagged(mutation: Mutation, location: str) -> None:
-    assert found(lint(mutation), "PL008") == [(location, PDPL.notice.article)]
+    assert found(lint(mutation), "PL008") == [(location, PDPL.notice.article.en)]
     assert "PL008" not in codes(lint())
 
 
@@ -461,7 +506,7 @@ def test_pl008_phone_or_email_is_enough_contact() -> None:
 def test_pl008_minimal_policy_misses_six_items() -> None:
     warnings = found(lint(clean=False), "PL008")
     assert len(warnings) == 6
-    assert ("purposes", PDPL.notice.article) in warnings
+    assert ("purposes", PDPL.notice.article.en) in warnings
 
 
 def test_pl008_follows_the_profile_items() -> None:
@@ -475,8 +520,8 @@ def test_pl008_follows_the_profile_items() -> None:
 
 # --- PL009 / PL010 complaints ---------------------------------------------------------------------
 
-ACK = PDPL.complaints.acknowledge.article  # type: ignore[union-attr]
-NEGOTIATE = PDPL.complaints.negotiate.article  # type: ignore[union-attr]
+ACK = PDPL.complaints.acknowledge.article.en  # type: ignore[union-attr]
+NEGOTIATE = PDPL.complaints.negotiate.article.en  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
@@ -524,7 +569,7 @@ def test_pl010_no_complaint_response_time_is_flagged() -> None:
 def test_pl011_missing_breach_section_is_flagged() -> None:
     [(location, article)] = found(lint(_del("breach")), "PL011")
     assert location == ""
-    assert PDPL.breach.authority.article in article
+    assert PDPL.breach.authority.article.en in article
     assert "Art 72(3)" in article  # the 24-hour rule when the shop's system is attacked
     assert "PL011" not in codes(lint())
 
@@ -584,7 +629,7 @@ def test_pl017_records_without_retention_rule_are_flagged() -> None:
         data["fields"][1]["records"] = ["profile"]
 
     assert found(lint(on_records), "PL017") == [
-        ("fields[0].records[1]", PDPL.storage_limitation.article)
+        ("fields[0].records[1]", PDPL.storage_limitation.article.en)
     ]
     warning = next(w for w in lint(on_records) if w.code == "PL017")
     assert "full_name, email" in warning.message

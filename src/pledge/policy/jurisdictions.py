@@ -26,7 +26,7 @@ DeadlineUnit = Literal[
 class Citation(Strict_):
     """A rule that is a duty rather than a deadline; `article` says where it comes from."""
 
-    article: Short
+    article: Text
     summary: Text
 
 
@@ -38,7 +38,7 @@ class Deadline(Strict_):
     # One extension of this length may be taken, with a reason sent to the customer.
     extension: Annotated[int, Field(gt=0, le=10_000)] | None = None
     starts: Literal["receipt", "detection", "awareness"] = "receipt"
-    article: Short
+    article: Text
     summary: Text
 
     @model_validator(mode="after")
@@ -81,7 +81,7 @@ class RetentionHold(Strict_):
     amount: Annotated[int, Field(gt=0, le=100)]
     unit: Literal["years", "months"]
     start: PeriodStart
-    article: Short
+    article: Text
     summary: Text
 
 
@@ -100,13 +100,13 @@ NoticeItem = Literal[
 
 class NoticeRule(Strict_):
     items: list[NoticeItem] = Field(min_length=1)
-    article: Short
+    article: Text
     summary: Text
 
 
 class SensitiveRule(Strict_):
     categories: list[Short] = Field(min_length=1)
-    article: Short
+    article: Text
     summary: Text
 
 

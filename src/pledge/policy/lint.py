@@ -8,6 +8,9 @@ docs/policy-lint.md) and takes its legal article from the jurisdiction profiles 
 profiles apply, the strictest rule wins; PCI DSS is a contractual standard, not a jurisdiction, so
 its requirements are constants.
 
+Citations are bilingual (`Text`); a warning carries the one in the active language (`_cite`), so
+`pledge policy check --lang vi` cites the law in Vietnamese.
+
 Messages are for a shop owner: what is wrong and what to do, in plain words, through gettext.
 """
 
@@ -19,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -30,12 +34,13 @@ from pledge.policy.schema import (
     PersonalField,
     Policy,
     RetentionRule,
+    Text,
 )
 from pledge.policy.taxonomy import is_within
 from pledge.policy.vocabulary import PERIOD_STARTS, RECORD_KINDS, STANDARD_FIELDS
 
-PCI_CVC = "PCI DSS v4.0.1 Req 3.3.1"
-PCI_PAN = "PCI DSS v4.0.1 Req 3.4.1, 3.5.1"
+PCI_CVC = Text(vi="PCI DSS v4.0.1 Yêu cầu 3.3.1", en="PCI DSS v4.0.1 Req 3.3.1")
+PCI_PAN = Text(vi="PCI DSS v4.0.1 Yêu cầu 3.4.1, 3.5.1", en="PCI DSS v4.0.1 Req 3.4.1, 3.5.1")
 
 CARD = "user.financial.credit_card"
 CVC = "user.financial.credit_card.security_code"
@@ -46,13 +51,19 @@ SENSITIVE_VOCABULARY_PROFILE = "vn-pdpl-2026"
 # Duties the profile schema has no slot for yet (processor contracts, transfers abroad). They belong
 # in the profiles; until then they live here, keyed by profile. TODO: move to `Profile`.
 PROCESSOR_CONTRACT_ARTICLES = {
-    "gdpr": "GDPR Art 28(3)",
-    "vn-decree13": "Decree 13/2023/ND-CP Art 39",
-    "vn-pdpl-2026": "PDPL 91/2025/QH15 (processing contract)",
+    "gdpr": Text(vi="khoản 3 Điều 28 GDPR", en="GDPR Art 28(3)"),
+    "vn-decree13": Text(vi="Điều 39 Nghị định 13/2023/NĐ-CP", en="Decree 13/2023/ND-CP Art 39"),
+    "vn-pdpl-2026": Text(
+        vi="Luật Bảo vệ dữ liệu cá nhân 91/2025/QH15 (hợp đồng xử lý dữ liệu cá nhân)",
+        en="PDPL 91/2025/QH15 (processing contract)",
+    ),
 }
 TRANSFER_ABROAD_ARTICLES = {
-    "vn-decree13": "Decree 13/2023/ND-CP Art 25",
-    "vn-pdpl-2026": "PDPL 91/2025/QH15 (cross-border transfer)",
+    "vn-decree13": Text(vi="Điều 25 Nghị định 13/2023/NĐ-CP", en="Decree 13/2023/ND-CP Art 25"),
+    "vn-pdpl-2026": Text(
+        vi="Luật Bảo vệ dữ liệu cá nhân 91/2025/QH15 (chuyển dữ liệu cá nhân ra nước ngoài)",
+        en="PDPL 91/2025/QH15 (cross-border transfer)",
+    ),
 }
 
 DEFAULT_WORKING_HOURS_PER_DAY = 8.0
@@ -85,7 +96,7 @@ class LintWarning:
     code: str
     location: str  # a path in the policy (`retention[0].period`), "" for the whole policy
     message: str
-    article: str
+    article: str  # the citation in the active language (`_cite`)
     name: str = ""
 
 
@@ -103,8 +114,9 @@ class _Context:
     policy: Policy
     profiles: list[Profile]
 
-    def warn(self, code: str, location: str, message: str, article: str) -> LintWarning:
-        return LintWarning(code, location, message, article, LINT_CODES[code])
+    def warn(self, code: str, location: str, message: str, article: str | Text) -> LintWarning:
+        cited = article if isinstance(article, str) else _cite(article)
+        return LintWarning(code, location, message, cited, LINT_CODES[code])
 
     @cached_property
     def storage_article(self) -> str:
@@ -115,8 +127,15 @@ class _Context:
         return _working_hours_per_day(self.policy.business_hours)
 
 
-def _join(articles: Iterable[str]) -> str:
-    return "; ".join(dict.fromkeys(articles))
+def _cite(text: Text) -> str:
+    """A citation in the active language: Vietnamese under `--lang vi`, else English."""
+    language = translation.get_language() or ""
+    return text.vi if language.split("-")[0].lower() == "vi" else text.en
+
+
+def _join(articles: Iterable[Text]) -> str:
+    """The citations in the active language, each once, in order."""
+    return "; ".join(dict.fromkeys(_cite(a) for a in articles))
 
 
 def _natural(location: str) -> tuple[tuple[int, int | str], ...]:
@@ -152,7 +171,7 @@ def _sensitive_article(f: PersonalField, profiles: list[Profile]) -> str | None:
     declared = f.sensitive if f.sensitive is not None else bool(std and std.sensitive)
     if declared:
         rule = load_profile(SENSITIVE_VOCABULARY_PROFILE).sensitive_data
-        return rule.article if rule else ""
+        return _cite(rule.article) if rule else ""
     return None
 
 
@@ -417,7 +436,7 @@ def _pl007_cookies_without_prior_consent(ctx: _Context) -> Iterator[LintWarning]
 
 
 def _pl008_notice_item_missing(ctx: _Context) -> Iterator[LintWarning]:
-    articles: dict[str, list[str]] = {}
+    articles: dict[str, list[Text]] = {}
     for profile in ctx.profiles:
         for notice_item in profile.notice.items:
             articles.setdefault(notice_item, []).append(profile.notice.article)

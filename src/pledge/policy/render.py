@@ -85,6 +85,19 @@ def _join(items: Iterable[str]) -> str:
     return ", ".join(item for item in items if item)
 
 
+def _join_and(items: Iterable[str]) -> str:
+    """`a, b and c` in the page's language."""
+    parts = [item for item in items if item]
+    if len(parts) < 2:
+        return "".join(parts)
+    return _("%(items)s and %(last)s") % {"items": ", ".join(parts[:-1]), "last": parts[-1]}
+
+
+def _kind_unless_named(kind: str, name: str) -> str:
+    # "Event organisers and sponsors (event organisers and sponsors)" says nothing twice.
+    return "" if kind.casefold() == name.casefold() else kind
+
+
 def _is_sensitive(policy: Policy, key: str) -> bool:
     declared = policy.field(key)
     if declared.sensitive is not None:
@@ -219,7 +232,7 @@ def build_page(policy: Policy, lang: str, versions: Sequence[VersionRow] = ()) -
     recipient_rows = [
         {
             "name": r.name.get(lang),
-            "kind": str(RECIPIENT_KINDS[r.kind]),
+            "kind": _kind_unless_named(str(RECIPIENT_KINDS[r.kind]), r.name.get(lang)),
             "purposes": _join(purposes[p] for p in r.purposes),
             "fields": _join(field_label(policy, k, lang) for k in r.fields),
             "basis": str(LEGAL_BASES.get(r.basis, _("a request from a competent authority"))),
@@ -247,8 +260,9 @@ def build_page(policy: Policy, lang: str, versions: Sequence[VersionRow] = ()) -
             "fields": _join(field_label(policy, k, lang) for k in rule.fields),
             "period": period_phrase(rule.period),
             "permanent": isinstance(rule.period, PeriodPermanent),
+            "open_ended": not isinstance(rule.period, PeriodDuration),
             "legal_hold": text(rule.legal_hold.reason, lang) if rule.legal_hold else "",
-            "article": rule.legal_hold.article if rule.legal_hold else "",
+            "article": rule.legal_hold.article.get(lang) if rule.legal_hold else "",
             "description": text(rule.description, lang),
         }
         for rule in policy.retention
@@ -292,7 +306,7 @@ def build_page(policy: Policy, lang: str, versions: Sequence[VersionRow] = ()) -
             {
                 "profile": prof.name.get(lang),
                 "rows": [
-                    {"what": what, "when": deadline_phrase(dl), "article": dl.article}
+                    {"what": what, "when": deadline_phrase(dl), "article": dl.article.get(lang)}
                     for what, dl in steps
                     if dl is not None
                 ],
@@ -307,7 +321,7 @@ def build_page(policy: Policy, lang: str, versions: Sequence[VersionRow] = ()) -
             "response": sla_phrase(cp.response) if cp.response else "",
             "acknowledgement": sla_phrase(cp.acknowledgement) if cp.acknowledgement else "",
             "law_acknowledgement": deadline_phrase(law_ack) if law_ack else "",
-            "law_article": law_ack.article if law_ack else "",
+            "law_article": law_ack.article.get(lang) if law_ack else "",
             "evidence": cp.evidence_accepted,
             "compensation": text(cp.compensation, lang),
             "remedy": text(cp.remedy, lang),
@@ -345,7 +359,7 @@ def build_page(policy: Policy, lang: str, versions: Sequence[VersionRow] = ()) -
             {
                 "authority": prof.authority.get(lang),
                 "when": deadline_phrase(prof.breach.authority),
-                "article": prof.breach.authority.article,
+                "article": prof.breach.authority.article.get(lang),
             }
             for prof in profiles
         ]
@@ -365,7 +379,7 @@ def build_page(policy: Policy, lang: str, versions: Sequence[VersionRow] = ()) -
         }
         changes = {
             "days": policy.changes.advance_notice_days,
-            "channels": _join(channel_names[ch] for ch in policy.changes.channels),
+            "channels": _join_and(channel_names[ch] for ch in policy.changes.channels),
             "description": text(policy.changes.description, lang),
         }
     current = next((v for v in versions if v.current), None)
@@ -387,6 +401,7 @@ def build_page(policy: Policy, lang: str, versions: Sequence[VersionRow] = ()) -
         "recipients": recipient_rows,
         "consequences": consequence_rows,
         "retention": retention_rows,
+        "retention_all_bounded": all(not r["open_ended"] for r in retention_rows),
         "controller": controller,
         "dpo_email": (c.data_protection_contact.email or "") if c.data_protection_contact else "",
         "dpo_phone": (c.data_protection_contact.phone or "") if c.data_protection_contact else "",

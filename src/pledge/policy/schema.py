@@ -209,7 +209,7 @@ class LegalHold(Strict_):
     """Data the law makes us keep: erasure requests restrict it instead of deleting it."""
 
     reason: Text
-    article: Short
+    article: Text
 
 
 class RetentionRule(Strict_):

@@ -42,9 +42,6 @@ class Command(BaseCommand):
             self.stdout.write(f"published {preset} version {version.version!r}")
         else:
             self.stdout.write(f"{preset} version {existing.version!r} already published")
-        # The server below runs in this process: serve this preset's shop even when the demo
-        # database also holds another preset published by an earlier `make demo PRESET=…`.
-        settings.PLEDGE_SHOP = loaded.policy.shop
         base = f"http://{options['addr']}:{options['port']}"
         self.stdout.write("")
         self.stdout.write(f"Pledge demo shop: {loaded.policy.name}")
@@ -54,6 +51,9 @@ class Command(BaseCommand):
         self.stdout.write("")
         if options["no_serve"]:
             return
+        # The server below runs in this process: serve this preset's shop even when the demo
+        # database also holds another preset published by an earlier `make demo PRESET=…`.
+        settings.PLEDGE_SHOP = loaded.policy.shop
         call_command(
             "runserver", f"{options['addr']}:{options['port']}", use_reloader=False, verbosity=1
         )
