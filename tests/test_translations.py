@@ -38,11 +38,15 @@ def test_every_string_is_translated_to_vietnamese() -> None:
     assert msgattrib
     untranslated = subprocess.run(
         [msgattrib, "--untranslated", "--no-obsolete", str(VI_PO)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     fuzzy = subprocess.run(
         [msgattrib, "--only-fuzzy", "--no-obsolete", str(VI_PO)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert "msgid" not in untranslated, untranslated[:2000]
     assert "msgid" not in fuzzy, fuzzy[:2000]
