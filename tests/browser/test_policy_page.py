@@ -13,25 +13,12 @@ from pytest_django.fixtures import Settings
 from pytest_django.live_server_helper import LiveServer
 
 from pledge.policy.loader import load_policy
+from pledge.policy.render import SECTIONS
 from pledge.policy.services import publish_policy
 
 pytestmark = pytest.mark.browser
 
 SHOP_NAME = "Leman Jewelry"
-SECTIONS = [
-    "purposes",
-    "data",
-    "processing",
-    "recipients",
-    "consequences",
-    "retention",
-    "controller",
-    "rights",
-    "complaints",
-    "cookies",
-    "breach",
-    "versions",
-]
 # Letters that occur in Vietnamese and never in English text.
 VIETNAMESE_LETTERS = re.compile(
     "[àáảãạăằắẳẵặâầấẩẫậđèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵ]", re.IGNORECASE
