@@ -18,6 +18,7 @@ from pledge.policy.jurisdictions import Profile, load_profile
 from pledge.policy.lint import LINT_CODES, PCI_CVC, PCI_PAN, LintWarning, lint_policy
 from pledge.policy.loader import PolicyInvalid, parse_policy
 from pledge.policy.schema import Policy, Text
+from pledge.policy.vocabulary import RIGHTS
 
 FIXTURE = Path(__file__).parent / "fixtures" / "minimal.yaml"
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "policy-lint.md"
@@ -94,15 +95,7 @@ def make_clean(data: Data) -> None:
             "written_instructions": True,
         }
     ]
-    all_rights = [
-        "access",
-        "rectification",
-        "erasure",
-        "restriction",
-        "objection",
-        "portability",
-        "withdraw_consent",
-    ]
+    all_rights = list(RIGHTS)
     data["rights"] = {
         "offered": list(all_rights),
         "channels": [
