@@ -24,6 +24,10 @@ $(VENV)/.base: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
+$(VENV)/.demo: $(VENV)/.demo
+	$(BIN)/python -m pip install --quiet -e '.[demo]'
+	touch $@
+
 $(VENV)/.dev: $(VENV)/.base
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
@@ -31,7 +35,7 @@ $(VENV)/.dev: $(VENV)/.base
 install: $(VENV)/.base
 install-dev: $(VENV)/.dev
 
-demo: $(VENV)/.base
+demo: $(VENV)/.demo
 	$(BIN)/pledge demo --preset $(PRESET) --addr $(ADDR) --port $(PORT)
 
 test: $(VENV)/.dev

@@ -102,6 +102,8 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.VAR_DIR = var_dir
     settings.STATIC_ROOT = var_dir / "static"
     settings.STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns if it is absent
+    settings.PLEDGE_KEYRING_PATH = var_dir / "keys" / "keyring.json"
+    settings.PLEDGE_FILES_DIR = var_dir / "files"
 
     if backend == "sqlite":
         # Ignore any DATABASE_URL from the caller's environment: the switch decides. The test
@@ -403,3 +405,55 @@ def save_screenshot(page: Page, name: str) -> Path:
 def screenshot() -> Callable[[Page, str], Path]:
     """``screenshot(page, "policy-vi")`` -> tests/artifacts/policy-vi.png (full page)."""
     return save_screenshot
+
+
+# --------------------------------------------------------------------------------------------
+# Vault: a published policy and the actors of the shop
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def leman(db: None) -> Iterator[Any]:
+    """Preset B (Leman Jewelry) published and in force; the compiled policy is returned."""
+    from pledge.policy.enforcement import clear_policy_cache, enforced_policy
+    from pledge.policy.loader import load_policy
+    from pledge.policy.services import publish_policy
+
+    clear_policy_cache()
+    loaded = load_policy("leman-jewelry")
+    publish_policy(loaded, actor="test", effective_date=loaded.policy.effective_date)
+    clear_policy_cache()
+    yield enforced_policy()
+    clear_policy_cache()
+
+
+@pytest.fixture
+def shop_api() -> Any:
+    """The shop's backend: an API actor scoped to every purpose of preset B."""
+    from pledge.vault.access import Actor
+
+    return Actor(
+        kind="api",
+        id="test-backend",
+        purposes=frozenset(
+            {
+                "order_fulfilment",
+                "payment",
+                "guarantee",
+                "customer_database",
+                "service_notices",
+                "transaction_confirmation",
+            }
+        ),
+    )
+
+
+@pytest.fixture
+def staff() -> Callable[[str], Any]:
+    """staff("customer_service") -> a staff actor with that policy role."""
+    from pledge.vault.access import Actor
+
+    def make(role: str, ident: str = "1") -> Any:
+        return Actor(kind="staff", id=ident, role=role)
+
+    return make

@@ -62,6 +62,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "pledge",
     "pledge.policy",
+    "pledge.audit",
+    "pledge.vault",
+    "pledge.consent",
+    "pledge.api",
 ]
 
 MIDDLEWARE = [
@@ -104,8 +108,14 @@ def _database() -> dict[str, Any]:
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "pledge.sqlite3",
-            # WAL lets the web server read while a worker writes.
-            "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"},
+            "OPTIONS": {
+                # WAL lets the web server read while a worker writes.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                # Take the write lock when a transaction starts: the audit chain reads its head
+                # and appends in one transaction, which must not interleave with another writer.
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
         }
     if not url.startswith(("postgres://", "postgresql://", "sqlite://")):
         raise ImproperlyConfiguredError(
@@ -157,6 +167,17 @@ X_FRAME_OPTIONS = "DENY"
 
 # Uploads and request bodies: refuse oversized input before it reaches a view.
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("PLEDGE_MAX_BODY_BYTES", 2_621_440, minimum=1024)
+
+# Keys (vault/keyring.py): master keys, the blind-index key and the audit signing key live outside
+# the database, in PLEDGE_KEYRING(_FILE) or else a file under var/keys/ created on first use.
+PLEDGE_KEYRING_PATH = Path(env("PLEDGE_KEYRING_PATH", str(VAR_DIR / "keys" / "keyring.json")))
+# Encrypted files (identity-document images) live here, never in the database.
+PLEDGE_FILES_DIR = Path(env("PLEDGE_FILES_DIR", str(VAR_DIR / "files")))
+PLEDGE_ID_DOCUMENT_MAX_BYTES = envint("PLEDGE_ID_DOCUMENT_MAX_BYTES", 5_242_880, minimum=1024)
+# A signed checkpoint of the audit chain every N events.
+PLEDGE_AUDIT_CHECKPOINT_EVERY = envint("PLEDGE_AUDIT_CHECKPOINT_EVERY", 1000, minimum=1)
+# How long a process trusts its cached copy of the policy in force before looking again.
+PLEDGE_POLICY_CACHE_SECONDS = envint("PLEDGE_POLICY_CACHE_SECONDS", 5, minimum=0)
 
 # The shop this instance serves (its `shop:` key); empty means the shop published last.
 PLEDGE_SHOP = env("PLEDGE_SHOP", "")

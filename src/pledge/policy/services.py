@@ -8,6 +8,7 @@ import json
 from django.db import transaction
 from django.utils import timezone
 
+from pledge.policy.enforcement import clear_policy_cache
 from pledge.policy.loader import LoadedPolicy, canonical_json
 from pledge.policy.models import PolicyVersion
 from pledge.policy.schema import Policy
@@ -57,6 +58,9 @@ def publish_policy(
                 f"a material change needs {notice_days} days' advance notice (P24, "
                 f"changes.advance_notice_days): use --effective {earliest.isoformat()} or later"
             )
+    # Enforcement follows the new version as soon as it is committed (this process at once,
+    # others within PLEDGE_POLICY_CACHE_SECONDS).
+    transaction.on_commit(clear_policy_cache)
     return PolicyVersion.objects.create(
         shop=policy.shop,
         version=policy.version,

@@ -1,0 +1,47 @@
+"""The closed list of audit event types (`source:action`), documented in docs/audit.md.
+
+A test fails when a type is missing from the documentation. Events carry no personal data: only
+ids, field names, the purpose, the actor and the outcome (ARCHITECTURE.md, invariants).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventType(StrEnum):
+    # vault: personal data (P01, P06, P09)
+    CUSTOMER_CREATED = "vault:customer_created"
+    CUSTOMER_UPDATED = "vault:customer_updated"
+    CUSTOMER_READ = "vault:read"
+    CUSTOMER_LOOKUP = "vault:lookup"
+    ACCESS_REFUSED = "vault:access_refused"
+    WRITE_REFUSED = "vault:write_refused"
+    ORDER_PLACED = "vault:order_placed"
+    ORDERS_READ = "vault:orders_read"
+    GUARANTEE_ISSUED = "vault:guarantee_issued"
+    GUARANTEE_LOOKUP = "vault:guarantee_lookup"
+    PAYMENT_AUTHORIZED = "vault:payment_authorized"
+    PAYMENT_DECLINED = "vault:payment_declined"
+    ID_DOCUMENT_STORED = "vault:id_document_stored"
+    ID_DOCUMENT_READ = "vault:id_document_read"
+    STAFF_NOTE_ADDED = "vault:staff_note_added"
+    IMPORT_COMPLETED = "vault:import_completed"
+    # keys (vault/keyring.py)
+    MASTER_KEY_ROTATED = "keys:master_rotated"
+    DATA_KEYS_REWRAPPED = "keys:data_keys_rewrapped"
+    # consent (P04; the full ledger is the consent app's)
+    CONSENT_GIVEN = "consent:given"
+    CONSENT_WITHDRAWN = "consent:withdrawn"
+    # api keys of the shop's backend
+    API_KEY_CREATED = "api:key_created"
+    API_KEY_REVOKED = "api:key_revoked"
+    API_AUTH_REFUSED = "api:auth_refused"
+    # the audit log itself
+    AUDIT_VERIFIED = "audit:verified"
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    REFUSED = "refused"
+    FAILED = "failed"

@@ -1,0 +1,54 @@
+"""The audit log: append-only, hash-chained events and signed checkpoints.
+
+Nothing updates or deletes these rows (no service does, the admin is read-only); if something
+does anyway, `pledge audit verify` finds it.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class AuditEvent(models.Model):
+    # 1, 2, 3… without gaps: a missing number is a deleted event.
+    seq = models.BigIntegerField(primary_key=True)
+    at = models.DateTimeField(db_index=True)
+    type = models.CharField(max_length=64, db_index=True)
+    # "staff:<id>", "api:<key prefix>", "customer:<uuid>", "system:<component>"
+    actor = models.CharField(max_length=120, db_index=True)
+    actor_role = models.CharField(max_length=63, blank=True)
+    customer_id = models.UUIDField(null=True, blank=True, db_index=True)
+    # The record acted on, as "<kind>:<uuid>"; empty for customer-level events.
+    record = models.CharField(max_length=120, blank=True)
+    purpose = models.CharField(max_length=63, blank=True, db_index=True)
+    # Field names only, comma-separated and sorted: never values.
+    fields = models.TextField(blank=True)
+    outcome = models.CharField(max_length=16)
+    # Canonical JSON of non-personal details (reason codes, counts, version labels).
+    details = models.TextField(blank=True)
+    canonical = models.TextField()
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["seq"]
+        indexes = [models.Index(fields=["customer_id", "at"], name="audit_customer_at")]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.type} {self.outcome}"
+
+
+class AuditCheckpoint(models.Model):
+    """An Ed25519 signature over the chain head at `seq`: tail truncation behind it is caught."""
+
+    seq = models.BigIntegerField(primary_key=True)
+    hash = models.CharField(max_length=64)
+    at = models.DateTimeField()
+    key_id = models.CharField(max_length=32)
+    signature = models.CharField(max_length=128)
+
+    class Meta:
+        ordering = ["seq"]
+
+    def __str__(self) -> str:
+        return f"checkpoint @{self.seq}"

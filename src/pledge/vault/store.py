@@ -1,0 +1,156 @@
+"""Encrypted storage primitives shared by the vault services: data keys, values, blind indexes.
+
+Only vault services call these, after `access.authorize`; nothing here checks a purpose.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.db.models import Q
+
+from pledge.keyring import UnwrapFailed, load_keyring
+from pledge.vault.crypto import (
+    CustomerKey,
+    DecryptionFailed,
+    blind_index,
+    new_data_key,
+    unwrap_data_key,
+    wrap_data_key,
+)
+from pledge.vault.errors import NotFound, VaultError
+from pledge.vault.models import BlindIndex, Customer, DataKey, EncryptedValue, RecordKind
+from pledge.vault.normalise import INDEXED_FIELDS, index_value
+
+
+class KeyUnavailable(VaultError):
+    """The customer's data key is gone (erased) or does not open (wrong keyring)."""
+
+    status = 410
+    code = "data-key-unavailable"
+    title = "The customer's data can no longer be decrypted"
+
+
+def create_data_key(customer_id: uuid.UUID) -> tuple[CustomerKey, DataKey]:
+    raw = new_data_key()
+    version, wrapped = wrap_data_key(raw, customer_id)
+    row = DataKey(customer_id=customer_id, master_version=version, wrapped=wrapped)
+    return CustomerKey.from_bytes(customer_id, raw), row
+
+
+def customer_key(customer_id: uuid.UUID) -> CustomerKey:
+    row = (
+        DataKey.objects.filter(customer_id=customer_id)
+        .values_list("master_version", "wrapped")
+        .first()
+    )
+    if row is None:
+        if Customer.objects.filter(pk=customer_id).exists():
+            raise KeyUnavailable("this customer's data key was destroyed (erased)")
+        raise NotFound(f"no customer {customer_id}")
+    try:
+        return unwrap_data_key(row[0], bytes(row[1]), customer_id)
+    except UnwrapFailed as exc:
+        raise KeyUnavailable(str(exc)) from None
+
+
+def encrypted_rows(
+    key: CustomerKey, record_kind: str, record_id: uuid.UUID, values: Mapping[str, Any]
+) -> list[EncryptedValue]:
+    return [
+        EncryptedValue(
+            customer_id=key.customer_id,
+            record_kind=record_kind,
+            record_id=record_id,
+            field=field,
+            ciphertext=key.encrypt(record_kind, record_id, field, value),
+        )
+        for field, value in values.items()
+    ]
+
+
+def index_rows(
+    customer_id: uuid.UUID,
+    record_kind: str,
+    record_id: uuid.UUID,
+    values: Mapping[str, Any],
+    *,
+    region: str,
+) -> list[BlindIndex]:
+    keyring = load_keyring()
+    rows = []
+    for field in INDEXED_FIELDS:
+        value = values.get(field)
+        if isinstance(value, str):
+            rows.append(
+                BlindIndex(
+                    customer_id=customer_id,
+                    kind=field,
+                    digest=blind_index(field, index_value(field, value, region), keyring),
+                    record_kind=record_kind,
+                    record_id=record_id,
+                )
+            )
+    return rows
+
+
+def upsert_values(
+    key: CustomerKey,
+    record_kind: str,
+    record_id: uuid.UUID,
+    values: Mapping[str, Any],
+    *,
+    region: str,
+) -> None:
+    """Replace the given fields (a None value removes the field and its index)."""
+    kept = {f: v for f, v in values.items() if v is not None}
+    changed = list(values)
+    EncryptedValue.objects.filter(
+        record_kind=record_kind, record_id=record_id, field__in=changed
+    ).delete()
+    BlindIndex.objects.filter(
+        record_kind=record_kind, record_id=record_id, kind__in=changed
+    ).delete()
+    EncryptedValue.objects.bulk_create(encrypted_rows(key, record_kind, record_id, kept))
+    BlindIndex.objects.bulk_create(
+        index_rows(key.customer_id, record_kind, record_id, kept, region=region)
+    )
+
+
+def read_values(
+    key: CustomerKey,
+    record_kind: str,
+    record_ids: Iterable[uuid.UUID],
+    fields: Iterable[str],
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """Decrypt the given fields of the given records: {record_id: {field: value}}."""
+    ids = list(record_ids)
+    wanted = list(fields)
+    out: dict[uuid.UUID, dict[str, Any]] = {rid: {} for rid in ids}
+    if not ids or not wanted:
+        return out
+    rows = EncryptedValue.objects.filter(
+        customer_id=key.customer_id, record_kind=record_kind, field__in=wanted
+    )
+    rows = rows.filter(record_id=ids[0]) if len(ids) == 1 else rows.filter(record_id__in=ids)
+    for record_id, field, blob in rows.values_list("record_id", "field", "ciphertext"):
+        try:
+            out[record_id][field] = key.decrypt(record_kind, record_id, field, bytes(blob))
+        except DecryptionFailed as exc:
+            # A value that does not decrypt was moved or tampered with: never show it.
+            raise VaultError(str(exc)) from None
+    return out
+
+
+def find_by_index(
+    kind: str, normalised: str, record_kind: str = RecordKind.PROFILE
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(customer id, record id) pairs whose blind index matches."""
+    digest = blind_index(kind, normalised)
+    return list(
+        BlindIndex.objects.filter(Q(kind=kind) & Q(digest=digest) & Q(record_kind=record_kind))
+        .order_by("customer_id")
+        .values_list("customer_id", "record_id")
+    )
