@@ -24,7 +24,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from pledge.keyring import Keyring, load_keyring
+from pledge.keyring import Keyring, load_keyring, reset_keyring_cache
 
 CIPHERTEXT_VERSION = b"\x01"
 NONCE_BYTES = 12
@@ -118,6 +118,11 @@ def unwrap_data_key(
     version: int, wrapped: bytes, customer_id: uuid.UUID, keyring: Keyring | None = None
 ) -> CustomerKey:
     ring = keyring or load_keyring()
+    if keyring is None and version not in ring.master.keys:
+        # Another process rotated the master key since this one read the keyring: read it
+        # again rather than fail (`pledge keys rotate`: nothing becomes unreadable).
+        reset_keyring_cache()
+        ring = load_keyring()
     key = ring.master.unwrap(version, bytes(wrapped), aad=data_key_aad(customer_id))
     return CustomerKey.from_bytes(customer_id, key)
 
