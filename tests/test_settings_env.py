@@ -288,3 +288,18 @@ def test_https_switches_on_secure_cookies_redirect_and_hsts(tmp_path: Path) -> N
     assert loaded["ssl_redirect"] is True
     assert loaded["hsts"] == 31_536_000
     assert loaded["allowed_hosts"] == ["shop.example", "www.shop.example"]
+
+
+def test_every_setting_is_documented() -> None:
+    """datasette's habit: a setting read from the environment but missing from the docs fails."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    sources = [root / "src/pledge/settings.py", root / "src/pledge/keyring.py"]
+    names = set()
+    for source in sources:
+        names |= set(re.findall(r"env\w*\(\s*\"(PLEDGE_\w+|DATABASE_URL)\"", source.read_text()))
+    doc = (root / "docs/settings.md").read_text(encoding="utf-8")
+    assert names, "no settings found: the pattern is out of date"
+    assert sorted(n for n in names if f"`{n}`" not in doc) == []
