@@ -49,6 +49,7 @@ from pledge.vault.normalise import (
 from pledge.vault.store import (
     create_data_key,
     customer_key,
+    customer_key_and_language,
     encrypted_rows,
     find_by_index,
     index_rows,
@@ -381,8 +382,7 @@ def read_customer(
             event=EventType.ACCESS_REFUSED,
             consent_method=None,
         )
-    key = customer_key(customer_id)
-    language = Customer.objects.filter(pk=customer_id).values_list("language", flat=True).first()
+    key, language = customer_key_and_language(customer_id)
     values = read_values(key, RecordKind.PROFILE, [customer_id], wanted)[customer_id]
     shown, masked = _present(values, unmasked)
     record_event(
@@ -393,7 +393,7 @@ def read_customer(
         purpose=purpose,
         fields=shown,
     )
-    return CustomerView(customer_id, purpose, language or "vi", shown, masked)
+    return CustomerView(customer_id, purpose, language, shown, masked)
 
 
 def _access_refused(denied: Sequence[str], purpose: str) -> AccessRefused:

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from django.db import connection
 from django.db.models import Q
 
 from pledge.keyring import UnwrapFailed, load_keyring
@@ -40,18 +41,40 @@ def create_data_key(customer_id: uuid.UUID) -> tuple[CustomerKey, DataKey]:
     return CustomerKey.from_bytes(customer_id, raw), row
 
 
+def uuid_param(value: uuid.UUID) -> Any:
+    """A UUID as raw SQL wants it: native on PostgreSQL, 32 hex digits on SQLite (as Django)."""
+    return value if connection.features.has_native_uuid_field else value.hex
+
+
+def as_uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+_KEY_SQL = (
+    f"SELECT k.master_version, k.wrapped, c.language FROM {DataKey._meta.db_table} k "  # noqa: S608
+    f"JOIN {Customer._meta.db_table} c ON c.id = k.customer_id WHERE k.customer_id = %s"
+)
+_VALUES_SQL = (
+    f"SELECT record_id, field, ciphertext FROM {EncryptedValue._meta.db_table} "  # noqa: S608
+    "WHERE customer_id = %s AND record_kind = %s AND record_id = %s"
+)
+
+
 def customer_key(customer_id: uuid.UUID) -> CustomerKey:
-    row = (
-        DataKey.objects.filter(customer_id=customer_id)
-        .values_list("master_version", "wrapped")
-        .first()
-    )
+    return customer_key_and_language(customer_id)[0]
+
+
+def customer_key_and_language(customer_id: uuid.UUID) -> tuple[CustomerKey, str]:
+    """The customer's unwrapped data key and language, in one query (hot path of every read)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_KEY_SQL, [uuid_param(customer_id)])
+        row = cursor.fetchone()
     if row is None:
         if Customer.objects.filter(pk=customer_id).exists():
             raise KeyUnavailable("this customer's data key was destroyed (erased)")
         raise NotFound(f"no customer {customer_id}")
     try:
-        return unwrap_data_key(row[0], bytes(row[1]), customer_id)
+        return unwrap_data_key(row[0], bytes(row[1]), customer_id), row[2]
     except UnwrapFailed as exc:
         raise KeyUnavailable(str(exc)) from None
 
@@ -131,11 +154,24 @@ def read_values(
     out: dict[uuid.UUID, dict[str, Any]] = {rid: {} for rid in ids}
     if not ids or not wanted:
         return out
-    rows = EncryptedValue.objects.filter(
-        customer_id=key.customer_id, record_kind=record_kind, field__in=wanted
-    )
-    rows = rows.filter(record_id=ids[0]) if len(ids) == 1 else rows.filter(record_id__in=ids)
-    for record_id, field, blob in rows.values_list("record_id", "field", "ciphertext"):
+    rows: Iterable[tuple[Any, str, Any]]
+    if len(ids) == 1:
+        # One record (a profile read): raw SQL, as this runs on every read.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _VALUES_SQL, [uuid_param(key.customer_id), record_kind, uuid_param(ids[0])]
+            )
+            fetched = cursor.fetchall()
+        wanted_set = set(wanted)
+        rows = [(ids[0], f, blob) for _, f, blob in fetched if f in wanted_set]
+    else:
+        rows = EncryptedValue.objects.filter(
+            customer_id=key.customer_id,
+            record_kind=record_kind,
+            field__in=wanted,
+            record_id__in=ids,
+        ).values_list("record_id", "field", "ciphertext")
+    for record_id, field, blob in rows:
         try:
             out[record_id][field] = key.decrypt(record_kind, record_id, field, bytes(blob))
         except DecryptionFailed as exc:
