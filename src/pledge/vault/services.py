@@ -33,7 +33,6 @@ from pledge.vault.errors import (
 )
 from pledge.vault.masking import mask_value
 from pledge.vault.models import (
-    BlindIndex,
     Customer,
     EncryptedValue,
     GuaranteeCard,
@@ -51,6 +50,7 @@ from pledge.vault.store import (
     customer_key,
     customer_key_and_language,
     encrypted_rows,
+    fast_insert,
     find_by_index,
     index_rows,
     read_values,
@@ -262,18 +262,20 @@ def collect_customer(
     with transaction.atomic():
         customer = Customer(id=customer_id, language=language, external_ref=external_ref)
         try:
-            customer.save(force_insert=True)
+            if external_ref is None:
+                fast_insert([customer])
+            else:  # a savepoint only where a duplicate is possible
+                with transaction.atomic():
+                    fast_insert([customer])
         except IntegrityError:
             raise ValuesInvalid(
                 "a customer with this external reference exists",
                 [Problem("external_ref", "unique", "external_ref is already used")],
             ) from None
         key, data_key = create_data_key(customer_id)
-        data_key.save(force_insert=True)
-        EncryptedValue.objects.bulk_create(
-            encrypted_rows(key, RecordKind.PROFILE, customer_id, cleaned)
-        )
-        BlindIndex.objects.bulk_create(
+        fast_insert([data_key])
+        fast_insert(encrypted_rows(key, RecordKind.PROFILE, customer_id, cleaned))
+        fast_insert(
             index_rows(customer_id, RecordKind.PROFILE, customer_id, cleaned, region=region)
         )
         record_event(

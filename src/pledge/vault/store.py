@@ -6,11 +6,11 @@ Only vault services call these, after `access.authorize`; nothing here checks a 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Field, Model, Q
 
 from pledge.keyring import UnwrapFailed, load_keyring
 from pledge.vault.crypto import (
@@ -32,6 +32,38 @@ class KeyUnavailable(VaultError):
     status = 410
     code = "data-key-unavailable"
     title = "The customer's data can no longer be decrypted"
+
+
+_INSERT_SQL: dict[tuple[type[Model], str], tuple[str, list[Field[Any, Any]]]] = {}
+
+
+def fast_insert(objs: Sequence[Model]) -> None:
+    """INSERT model instances with one executemany, skipping the ORM's per-query compiler.
+
+    Used on the write path of every collect (budget: 2,000 encrypted writes/s); values are
+    prepared by the model fields themselves, exactly as `save()` would.
+    """
+    if not objs:
+        return
+    model = type(objs[0])
+    cached = _INSERT_SQL.get((model, connection.vendor))
+    if cached is None:
+        fields = [f for f in model._meta.concrete_fields if not f.auto_created or f.primary_key]
+        fields = [
+            f for f in fields if not (f.primary_key and f.get_internal_type() == "BigAutoField")
+        ]
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        marks = ", ".join(["%s"] * len(fields))
+        table = connection.ops.quote_name(model._meta.db_table)
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"  # noqa: S608 - identifiers
+        cached = _INSERT_SQL[(model, connection.vendor)] = (sql, fields)
+    sql, fields = cached
+    rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields] for obj in objs]
+    with connection.cursor() as cursor:
+        if len(rows) == 1:
+            cursor.execute(sql, rows[0])
+        else:
+            cursor.executemany(sql, rows)
 
 
 def create_data_key(customer_id: uuid.UUID) -> tuple[CustomerKey, DataKey]:
