@@ -174,6 +174,9 @@ PLEDGE_KEYRING_PATH = Path(env("PLEDGE_KEYRING_PATH", str(VAR_DIR / "keys" / "ke
 # Encrypted files (identity-document images) live here, never in the database.
 PLEDGE_FILES_DIR = Path(env("PLEDGE_FILES_DIR", str(VAR_DIR / "files")))
 PLEDGE_ID_DOCUMENT_MAX_BYTES = envint("PLEDGE_ID_DOCUMENT_MAX_BYTES", 5_242_880, minimum=1024)
+# The payment service provider adapter (dotted path to a class, vault/payments.py). Empty: the
+# offline test gateway, which charges nothing; `pledge check --deploy` warns about it.
+PLEDGE_PAYMENT_GATEWAY = env("PLEDGE_PAYMENT_GATEWAY", "")
 # A signed checkpoint of the audit chain every N events.
 PLEDGE_AUDIT_CHECKPOINT_EVERY = envint("PLEDGE_AUDIT_CHECKPOINT_EVERY", 1000, minimum=1)
 # How long a process trusts its cached copy of the policy in force before looking again.

@@ -23,9 +23,12 @@ class EventType(StrEnum):
     GUARANTEE_LOOKUP = "vault:guarantee_lookup"
     PAYMENT_AUTHORIZED = "vault:payment_authorized"
     PAYMENT_DECLINED = "vault:payment_declined"
+    PAYMENTS_READ = "vault:payments_read"
     ID_DOCUMENT_STORED = "vault:id_document_stored"
     ID_DOCUMENT_READ = "vault:id_document_read"
+    ID_DOCUMENT_DELETED = "vault:id_document_deleted"
     STAFF_NOTE_ADDED = "vault:staff_note_added"
+    STAFF_NOTES_READ = "vault:staff_notes_read"
     IMPORT_COMPLETED = "vault:import_completed"
     # keys (vault/keyring.py)
     MASTER_KEY_ROTATED = "keys:master_rotated"

@@ -126,7 +126,8 @@ class Invoice(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="invoices")
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="invoices")
+    # Accounting records (P13): an order cannot be deleted while its invoices are kept.
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="invoices")
     number = models.CharField(max_length=64, unique=True)
     issued_at = models.DateTimeField()
     total = models.DecimalField(max_digits=14, decimal_places=2)
@@ -178,7 +179,7 @@ class Payment(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="payments")
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="payments")
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments")
     method = models.ForeignKey(
         PaymentMethod, on_delete=models.SET_NULL, null=True, blank=True, related_name="payments"
     )

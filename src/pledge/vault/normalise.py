@@ -63,6 +63,11 @@ def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+def clean_text(field: str, value: Any) -> str:
+    """A free-text value: NFC, trimmed, within the field's length, no control characters."""
+    return _text(field, value)
+
+
 def _text(field: str, value: Any) -> str:
     if not isinstance(value, str):
         raise ValueInvalid("type", f"{field} must be text, not {type(value).__name__}")

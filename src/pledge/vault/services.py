@@ -160,7 +160,7 @@ def clean_values(values: Mapping[str, Any], region: str, *, allow_none: bool) ->
     return cleaned
 
 
-def _refuse_fields(
+def refuse_fields(
     problems: list[Problem],
     *,
     actor: Actor,
@@ -180,7 +180,7 @@ def _refuse_fields(
         )
 
 
-def _require_consent(
+def require_consent(
     enforced: EnforcedPolicy,
     purpose_key: str,
     customer_id: uuid.UUID | None,
@@ -238,7 +238,7 @@ def collect_customer(
     """Create a customer with the fields the purpose collects; returns the new id."""
     enforced = policy()
     authorize(enforced, actor, purpose, event=EventType.WRITE_REFUSED)
-    _refuse_fields(
+    refuse_fields(
         check_collectable(enforced, purpose, fields, RecordKind.PROFILE),
         actor=actor,
         purpose=purpose,
@@ -250,7 +250,7 @@ def collect_customer(
         )
     region = enforced.policy.phone_region
     cleaned = clean_values(fields, region, allow_none=False)
-    consenting = _require_consent(
+    consenting = require_consent(
         enforced,
         purpose,
         None,
@@ -308,7 +308,7 @@ def update_customer(
     """Set (or, with None, remove) profile fields the purpose collects."""
     enforced = policy()
     authorize(enforced, actor, purpose, event=EventType.WRITE_REFUSED, customer_id=customer_id)
-    _refuse_fields(
+    refuse_fields(
         check_collectable(enforced, purpose, fields, RecordKind.PROFILE),
         actor=actor,
         purpose=purpose,
@@ -321,7 +321,7 @@ def update_customer(
     region = enforced.policy.phone_region
     cleaned = clean_values(fields, region, allow_none=True)
     key = customer_key(customer_id)
-    consenting = _require_consent(
+    consenting = require_consent(
         enforced,
         purpose,
         customer_id,
@@ -365,7 +365,7 @@ def read_customer(
         denied = [f for f in fields if f not in readable]
         if denied:
             refuse(
-                _access_refused(denied, purpose),
+                access_refused_error(denied, purpose),
                 event=EventType.ACCESS_REFUSED,
                 actor=actor,
                 purpose=purpose,
@@ -376,7 +376,7 @@ def read_customer(
     else:
         wanted = sorted(readable)
     if purpose != SUBJECT_ACCESS:
-        _require_consent(
+        require_consent(
             enforced,
             purpose,
             customer_id,
@@ -398,7 +398,7 @@ def read_customer(
     return CustomerView(customer_id, purpose, language, shown, masked)
 
 
-def _access_refused(denied: Sequence[str], purpose: str) -> AccessRefused:
+def access_refused_error(denied: Sequence[str], purpose: str) -> AccessRefused:
     return AccessRefused(
         "some fields are not available to you for this purpose",
         [
@@ -434,7 +434,7 @@ def lookup_customers(*, actor: Actor, purpose: str, by: str, value: str) -> list
     if by not in readable:
         # Finding someone by a value is reading it: the purpose must be allowed that field.
         refuse(
-            _access_refused([by], purpose),
+            access_refused_error([by], purpose),
             event=EventType.ACCESS_REFUSED,
             actor=actor,
             purpose=purpose,
@@ -505,7 +505,7 @@ def place_order(
                 f"the purpose {purpose!r} does not record purchases (P01)",
             )
         )
-    _refuse_fields(problems, actor=actor, purpose=purpose, customer_id=customer_id)
+    refuse_fields(problems, actor=actor, purpose=purpose, customer_id=customer_id)
     region = enforced.policy.phone_region
     cleaned = clean_values(buyer, region, allow_none=False)
     amount = _money(total, "total")
@@ -595,7 +595,7 @@ def list_orders(*, actor: Actor, purpose: str, customer_id: uuid.UUID) -> list[O
     readable, unmasked = visible_fields(enforced, actor, purpose)
     if "purchase_history" not in readable:
         refuse(
-            _access_refused(["purchase_history"], purpose),
+            access_refused_error(["purchase_history"], purpose),
             event=EventType.ACCESS_REFUSED,
             actor=actor,
             purpose=purpose,
@@ -641,7 +641,7 @@ def issue_guarantee(
 ) -> uuid.UUID:
     enforced = policy()
     authorize(enforced, actor, purpose, event=EventType.WRITE_REFUSED, customer_id=customer_id)
-    _refuse_fields(
+    refuse_fields(
         check_collectable(enforced, purpose, {"guarantee_number": number}, RecordKind.GUARANTEE),
         actor=actor,
         purpose=purpose,
@@ -706,7 +706,7 @@ def lookup_guarantee(*, actor: Actor, purpose: str, number: str) -> GuaranteeVie
     readable, unmasked = visible_fields(enforced, actor, purpose)
     if "guarantee_number" not in readable:
         refuse(
-            _access_refused(["guarantee_number"], purpose),
+            access_refused_error(["guarantee_number"], purpose),
             event=EventType.ACCESS_REFUSED,
             actor=actor,
             purpose=purpose,
