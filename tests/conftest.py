@@ -135,6 +135,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "browser" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.browser)
+    # Tests of PostgreSQL itself (its data files, its locking) belong to the PostgreSQL run:
+    # deselected, not skipped, on SQLite, where their SQLite counterparts run instead.
+    if requested_test_db() != "postgresql":
+        kept = [i for i in items if i.get_closest_marker("postgresql_only") is None]
+        if len(kept) != len(items):
+            config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+            items[:] = kept
 
 
 def _use_database(config: dict[str, Any]) -> None:
@@ -297,6 +304,7 @@ def pledge_postgresql() -> Iterator[PostgresServer]:
             f"{exc.__class__.__name__}: {exc}\n--- postgresql.log ---\n{log}",
             pytrace=False,
         )
+    _wait_until_accepting(port, logfile)
     try:
         yield PostgresServer(pg_ctl=pg_ctl, port=port, datadir=datadir)
     finally:
@@ -304,6 +312,30 @@ def pledge_postgresql() -> Iterator[PostgresServer]:
             executor.stop()
         finally:
             shutil.rmtree(base, ignore_errors=True)
+
+
+def _wait_until_accepting(port: int, logfile: Path, seconds: float = 60) -> None:
+    """The executor returns once the port is open, which can be before the server accepts
+    connections ("the database system is starting up"): wait for a real connection."""
+    import time
+
+    import psycopg
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with psycopg.connect(
+                host="127.0.0.1", port=port, user=PG_DB_USER, dbname="postgres", connect_timeout=5
+            ):
+                return
+        except psycopg.OperationalError as exc:
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"PostgreSQL on port {port} never accepted connections: {exc}\n"
+                    f"--- postgresql.log ---\n{_tail(logfile)}",
+                    pytrace=False,
+                )
+            time.sleep(0.2)
 
 
 @pytest.fixture(scope="session")

@@ -227,12 +227,31 @@ def _read_keyring() -> Keyring:
         return parse_keyring(text, source=str(file_path), writable_path=file_path)
     path: Path = settings.PLEDGE_KEYRING_PATH
     if not path.exists():
+        if _database_holds_data_keys():
+            # A missing keyring with data in the database is an accident (an unmounted volume, a
+            # wrong PLEDGE_VAR_DIR): a fresh keyring would make every customer unreadable.
+            raise ImproperlyConfiguredError(
+                f"the keyring file {path} is missing but the database holds encrypted customer "
+                "data: restore the keyring from its backup (or point PLEDGE_KEYRING_PATH / "
+                "PLEDGE_KEYRING_FILE at it); refusing to create a new one"
+            )
         write_keyring_file(path, new_keyring_document())
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ImproperlyConfiguredError(f"keyring {path} cannot be read: {exc}") from None
     return parse_keyring(text, source=str(path), writable_path=path)
+
+
+def _database_holds_data_keys() -> bool:
+    from django.db import connection
+
+    table = "vault_datakey"
+    if table not in connection.introspection.table_names():
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {table} LIMIT 1")  # noqa: S608 - a constant name
+        return cursor.fetchone() is not None
 
 
 def add_master_key_version() -> int:

@@ -24,6 +24,8 @@ from pledge.conf import (
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 VAR_DIR = Path(env("PLEDGE_VAR_DIR", str(Path.cwd() / "var"))).resolve()
+# Private to the service's user: the database, keys and encrypted files live here.
+VAR_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 DEBUG = envbool("PLEDGE_DEBUG", False)
 
@@ -104,7 +106,11 @@ TEMPLATES: list[dict[str, Any]] = [
 def _database() -> dict[str, Any]:
     url = env("DATABASE_URL")
     if not url:
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        # The database holds ciphertexts, blind indexes and the audit log: readable by the
+        # service's own user only.
+        db_file = VAR_DIR / "pledge.sqlite3"
+        if not db_file.exists():
+            db_file.touch(mode=0o600)  # SQLite gives its -wal and -shm files the same mode
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "pledge.sqlite3",

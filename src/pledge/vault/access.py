@@ -62,6 +62,8 @@ def refuse(
     fields: Iterable[str] = (),
 ) -> NoReturn:
     """Record the refusal (P06: "refused and recorded"), then raise it."""
+    # The purpose may be hostile input (control characters, NUL): record a printable copy.
+    safe_purpose = "".join(c if c.isprintable() else "\ufffd" for c in str(purpose))[:63]
     with transaction.atomic():
         record_event(
             event,
@@ -69,7 +71,7 @@ def refuse(
             actor_role=actor.role,
             customer_id=customer_id,
             record=record,
-            purpose=purpose if len(purpose) <= 63 else purpose[:63],
+            purpose=safe_purpose,
             fields=[f for f in fields if len(f) <= 63 and f.isidentifier()],
             outcome=Outcome.REFUSED,
             details={"rule": error.problems[0].rule if error.problems else error.code},
@@ -84,6 +86,7 @@ def authorize(
     *,
     event: EventType,
     customer_id: uuid.UUID | None = None,
+    fields: Iterable[str] = (),
 ) -> Purpose | None:
     """The purpose, if this actor may act for it; otherwise refuse (audited).
 
@@ -101,6 +104,7 @@ def authorize(
             actor=actor,
             purpose=purpose_key,
             customer_id=customer_id,
+            fields=fields,
         )
     purpose = enforced.purpose(purpose_key)
     if purpose is None:
@@ -117,6 +121,7 @@ def authorize(
             actor=actor,
             purpose=purpose_key,
             customer_id=customer_id,
+            fields=fields,
         )
     if actor.kind == "customer":
         if customer_id is None or actor.is_subject(customer_id):
@@ -130,6 +135,7 @@ def authorize(
             actor=actor,
             purpose=purpose_key,
             customer_id=customer_id,
+            fields=fields,
         )
     if actor.purposes is not None and purpose_key not in actor.purposes:
         refuse(
@@ -147,6 +153,7 @@ def authorize(
             actor=actor,
             purpose=purpose_key,
             customer_id=customer_id,
+            fields=fields,
         )
     if actor.kind == "staff" and actor.role not in enforced.roles[purpose_key]:
         refuse(
@@ -164,6 +171,7 @@ def authorize(
             actor=actor,
             purpose=purpose_key,
             customer_id=customer_id,
+            fields=fields,
         )
     return purpose
 

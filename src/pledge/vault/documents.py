@@ -206,7 +206,14 @@ def store_id_document(
     `ValuesInvalid` (empty, not JPEG/PNG/WebP/PDF, or not the declared type): nothing is written.
     """
     enforced = policy()
-    authorize(enforced, actor, purpose, event=EventType.WRITE_REFUSED, customer_id=customer_id)
+    authorize(
+        enforced,
+        actor,
+        purpose,
+        event=EventType.WRITE_REFUSED,
+        customer_id=customer_id,
+        fields=[FIELD],
+    )
     refuse_fields(
         check_collectable(enforced, purpose, {FIELD: None}, RecordKind.ID_DOCUMENT),
         actor=actor,
@@ -275,7 +282,14 @@ def read_id_document(
     actor whose role may see it (P09). An image cannot be masked: it is shown whole or not at all.
     """
     enforced = policy()
-    authorize(enforced, actor, purpose, event=EventType.ACCESS_REFUSED, customer_id=customer_id)
+    authorize(
+        enforced,
+        actor,
+        purpose,
+        event=EventType.ACCESS_REFUSED,
+        customer_id=customer_id,
+        fields=[FIELD],
+    )
     readable, _ = visible_fields(enforced, actor, purpose)
     if FIELD not in readable:
         refuse(
@@ -350,7 +364,14 @@ def delete_id_document(
     deletion keeps its file.
     """
     enforced = policy()
-    authorize(enforced, actor, purpose, event=EventType.WRITE_REFUSED, customer_id=customer_id)
+    authorize(
+        enforced,
+        actor,
+        purpose,
+        event=EventType.WRITE_REFUSED,
+        customer_id=customer_id,
+        fields=[FIELD],
+    )
     refuse_fields(
         check_collectable(enforced, purpose, {FIELD: None}, RecordKind.ID_DOCUMENT),
         actor=actor,

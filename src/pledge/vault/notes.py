@@ -60,7 +60,14 @@ def add_staff_note(*, actor: Actor, purpose: str, customer_id: uuid.UUID, text: 
     """Add a note about a customer; returns the note id. Written by staff (or the shop's system),
     never by the customer."""
     enforced = policy()
-    authorize(enforced, actor, purpose, event=EventType.WRITE_REFUSED, customer_id=customer_id)
+    authorize(
+        enforced,
+        actor,
+        purpose,
+        event=EventType.WRITE_REFUSED,
+        customer_id=customer_id,
+        fields=[FIELD],
+    )
     if actor.kind == "customer":
         refuse(
             AccessRefused(
@@ -110,7 +117,14 @@ def add_staff_note(*, actor: Actor, purpose: str, customer_id: uuid.UUID, text: 
 def list_staff_notes(*, actor: Actor, purpose: str, customer_id: uuid.UUID) -> list[NoteView]:
     """The notes about a customer, newest first, masked unless the purpose shows them whole."""
     enforced = policy()
-    authorize(enforced, actor, purpose, event=EventType.ACCESS_REFUSED, customer_id=customer_id)
+    authorize(
+        enforced,
+        actor,
+        purpose,
+        event=EventType.ACCESS_REFUSED,
+        customer_id=customer_id,
+        fields=[FIELD],
+    )
     readable, unmasked = visible_fields(enforced, actor, purpose)
     if FIELD not in readable:
         refuse(

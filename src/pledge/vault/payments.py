@@ -477,7 +477,14 @@ def authorize_payment(
     it there (the gateway reference is the payment id, passed as `reference`).
     """
     enforced = policy()
-    authorize(enforced, actor, purpose, event=EventType.WRITE_REFUSED, customer_id=customer_id)
+    authorize(
+        enforced,
+        actor,
+        purpose,
+        event=EventType.WRITE_REFUSED,
+        customer_id=customer_id,
+        fields=[CARD_FIELD, CVC_FIELD, HISTORY_FIELD],
+    )
     refuse_fields(
         _payment_problems(enforced, purpose),
         actor=actor,
@@ -592,7 +599,14 @@ def list_payments(*, actor: Actor, purpose: str, customer_id: uuid.UUID) -> list
     own `subject_access` does), never more (PCI DSS 3.4.1).
     """
     enforced = policy()
-    authorize(enforced, actor, purpose, event=EventType.ACCESS_REFUSED, customer_id=customer_id)
+    authorize(
+        enforced,
+        actor,
+        purpose,
+        event=EventType.ACCESS_REFUSED,
+        customer_id=customer_id,
+        fields=[HISTORY_FIELD],
+    )
     readable, unmasked = visible_fields(enforced, actor, purpose)
     if HISTORY_FIELD not in readable:
         refuse(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -188,6 +188,7 @@ def require_consent(
     actor: Actor,
     event: EventType,
     consent_method: str | None,
+    fields: Iterable[str] = (),
 ) -> bool:
     """P04: a purpose based on consent needs a live one. True when the call brings consent."""
     purpose = enforced.purpose(purpose_key)
@@ -206,6 +207,7 @@ def require_consent(
         actor=actor,
         purpose=purpose_key,
         customer_id=customer_id,
+        fields=fields,
     )
 
 
@@ -237,7 +239,7 @@ def collect_customer(
 ) -> uuid.UUID:
     """Create a customer with the fields the purpose collects; returns the new id."""
     enforced = policy()
-    authorize(enforced, actor, purpose, event=EventType.WRITE_REFUSED)
+    authorize(enforced, actor, purpose, event=EventType.WRITE_REFUSED, fields=list(fields))
     refuse_fields(
         check_collectable(enforced, purpose, fields, RecordKind.PROFILE),
         actor=actor,
@@ -257,6 +259,7 @@ def collect_customer(
         actor=actor,
         event=EventType.WRITE_REFUSED,
         consent_method=consent_method,
+        fields=list(fields),
     )
     customer_id = uuid.uuid4()
     with transaction.atomic():
@@ -307,7 +310,14 @@ def update_customer(
 ) -> None:
     """Set (or, with None, remove) profile fields the purpose collects."""
     enforced = policy()
-    authorize(enforced, actor, purpose, event=EventType.WRITE_REFUSED, customer_id=customer_id)
+    authorize(
+        enforced,
+        actor,
+        purpose,
+        event=EventType.WRITE_REFUSED,
+        customer_id=customer_id,
+        fields=list(fields),
+    )
     refuse_fields(
         check_collectable(enforced, purpose, fields, RecordKind.PROFILE),
         actor=actor,
@@ -328,6 +338,7 @@ def update_customer(
         actor=actor,
         event=EventType.WRITE_REFUSED,
         consent_method=consent_method,
+        fields=list(fields),
     )
     with transaction.atomic():
         upsert_values(key, RecordKind.PROFILE, customer_id, cleaned, region=region)
@@ -359,7 +370,14 @@ def read_customer(
 ) -> CustomerView:
     """The profile fields this actor may see for this purpose (P09), masked where not needed."""
     enforced = policy()
-    authorize(enforced, actor, purpose, event=EventType.ACCESS_REFUSED, customer_id=customer_id)
+    authorize(
+        enforced,
+        actor,
+        purpose,
+        event=EventType.ACCESS_REFUSED,
+        customer_id=customer_id,
+        fields=list(fields or ()),
+    )
     readable, unmasked = visible_fields(enforced, actor, purpose)
     if fields is not None:
         denied = [f for f in fields if f not in readable]
@@ -383,6 +401,7 @@ def read_customer(
             actor=actor,
             event=EventType.ACCESS_REFUSED,
             consent_method=None,
+            fields=list(fields or ()),
         )
     key, language = customer_key_and_language(customer_id)
     values = read_values(key, RecordKind.PROFILE, [customer_id], wanted)[customer_id]
@@ -418,7 +437,7 @@ LOOKUP_FIELDS = ("email", "phone", "full_name")
 def lookup_customers(*, actor: Actor, purpose: str, by: str, value: str) -> list[uuid.UUID]:
     """Customers whose email, phone or full name matches exactly (after normalisation)."""
     enforced = policy()
-    authorize(enforced, actor, purpose, event=EventType.ACCESS_REFUSED)
+    authorize(enforced, actor, purpose, event=EventType.ACCESS_REFUSED, fields=[by])
     readable, _ = visible_fields(enforced, actor, purpose)
     if by not in LOOKUP_FIELDS:
         raise ValuesInvalid(
@@ -494,7 +513,14 @@ def place_order(
     """Record an order. The purpose must record purchases (`purchase_history`); buyer fields on
     the order (name, address, phone…) must be declared for it like any other field (P01)."""
     enforced = policy()
-    authorize(enforced, actor, purpose, event=EventType.WRITE_REFUSED, customer_id=customer_id)
+    authorize(
+        enforced,
+        actor,
+        purpose,
+        event=EventType.WRITE_REFUSED,
+        customer_id=customer_id,
+        fields=[*(fields or {}), "purchase_history"],
+    )
     buyer = dict(fields or {})
     problems = check_collectable(enforced, purpose, buyer, RecordKind.ORDER)
     if "purchase_history" not in enforced.collects.get(purpose, frozenset()):
@@ -591,7 +617,14 @@ def _clean_items(items: Any) -> list[dict[str, Any]]:
 
 def list_orders(*, actor: Actor, purpose: str, customer_id: uuid.UUID) -> list[OrderView]:
     enforced = policy()
-    authorize(enforced, actor, purpose, event=EventType.ACCESS_REFUSED, customer_id=customer_id)
+    authorize(
+        enforced,
+        actor,
+        purpose,
+        event=EventType.ACCESS_REFUSED,
+        customer_id=customer_id,
+        fields=["purchase_history"],
+    )
     readable, unmasked = visible_fields(enforced, actor, purpose)
     if "purchase_history" not in readable:
         refuse(
@@ -640,7 +673,14 @@ def issue_guarantee(
     order_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
     enforced = policy()
-    authorize(enforced, actor, purpose, event=EventType.WRITE_REFUSED, customer_id=customer_id)
+    authorize(
+        enforced,
+        actor,
+        purpose,
+        event=EventType.WRITE_REFUSED,
+        customer_id=customer_id,
+        fields=["guarantee_number"],
+    )
     refuse_fields(
         check_collectable(enforced, purpose, {"guarantee_number": number}, RecordKind.GUARANTEE),
         actor=actor,
@@ -702,7 +742,7 @@ def lookup_guarantee(*, actor: Actor, purpose: str, number: str) -> GuaranteeVie
     """P03: find a guarantee card by its number; show the card and only the holder fields the
     purpose may see, masked unless it needs them whole."""
     enforced = policy()
-    authorize(enforced, actor, purpose, event=EventType.ACCESS_REFUSED)
+    authorize(enforced, actor, purpose, event=EventType.ACCESS_REFUSED, fields=["guarantee_number"])
     readable, unmasked = visible_fields(enforced, actor, purpose)
     if "guarantee_number" not in readable:
         refuse(
