@@ -212,3 +212,41 @@ def test_subject_access_is_the_customers_own(leman: Any, shop_api: Actor) -> Non
     other = new_customer(shop_api, email="other@example.vn")
     with pytest.raises(AccessRefused):
         services.read_customer(actor=me, purpose=SUBJECT_ACCESS, customer_id=other)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"fields": {"full_name": "An\ud800"}}, "full_name"),
+        ({"fields": {"full_name": "An"}, "language": "fr"}, "language"),
+        ({"fields": {"full_name": "An"}, "external_ref": "x" * 101}, "external_ref"),
+        ({"fields": {"full_name": "An"}, "external_ref": "a\x00b"}, "external_ref"),
+    ],
+)
+def test_hostile_values_are_refused_before_anything_is_stored(
+    leman: Any, shop_api: Actor, kwargs: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ValuesInvalid) as err:
+        services.collect_customer(actor=shop_api, purpose="order_fulfilment", **kwargs)
+    assert err.value.problems[0].field == field
+    assert Customer.objects.count() == 0
+
+
+def test_control_characters_in_plain_order_columns_are_refused(leman: Any, shop_api: Actor) -> None:
+    cid = new_customer(shop_api)
+    for number, items in (
+        ("LM\x00-1", []),
+        ("LM-2", [{"sku": "R-1", "name": "Nhẫn\x00", "quantity": 1, "unit_price": "1"}]),
+    ):
+        with pytest.raises(ValuesInvalid):
+            services.place_order(
+                actor=shop_api,
+                purpose="order_fulfilment",
+                customer_id=cid,
+                number=number,
+                items=items,
+                total="1",
+            )
+    from pledge.vault.models import Order
+
+    assert Order.objects.count() == 0

@@ -32,6 +32,8 @@ DERIVED_FIELDS = {
 }
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Half of a UTF-16 pair: not a character, and not encodable as UTF-8.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _email_validator = EmailValidator()
 
 MAX_TEXT = {
@@ -79,6 +81,8 @@ def _text(field: str, value: Any) -> str:
         raise ValueInvalid("max_length", f"{field} is longer than {limit} characters")
     if _CONTROL.search(text):
         raise ValueInvalid("control_characters", f"{field} contains control characters")
+    if _SURROGATE.search(text):
+        raise ValueInvalid("encoding", f"{field} contains an invalid character (lone surrogate)")
     return text
 
 
@@ -103,6 +107,20 @@ def normalise_guarantee_number(value: str) -> str:
 
 def normalise_name(value: str) -> str:
     return " ".join(nfc(value).casefold().split())
+
+
+def plain_text(field: str, value: Any, max_length: int, *, required: bool = True) -> str:
+    """A non-personal text column (order number, product, reference): same hygiene as values."""
+    if not isinstance(value, str):
+        raise ValueInvalid("type", f"{field} must be text")
+    text = nfc(value).strip()
+    if required and not text:
+        raise ValueInvalid("required", f"{field} is empty")
+    if len(text) > max_length:
+        raise ValueInvalid("max_length", f"{field} is longer than {max_length} characters")
+    if _CONTROL.search(text) or "\n" in text or "\r" in text or _SURROGATE.search(text):
+        raise ValueInvalid("control_characters", f"{field} contains control characters")
+    return text
 
 
 def index_value(field: str, value: str, region: str) -> str:

@@ -44,6 +44,7 @@ from pledge.vault.normalise import (
     clean_value,
     index_value,
     normalise_guarantee_number,
+    plain_text,
 )
 from pledge.vault.store import (
     create_data_key,
@@ -100,6 +101,28 @@ class GuaranteeView:
 def _field_label(key: object) -> str:
     text = str(key)
     return text if len(text) <= 63 else text[:60] + "…"
+
+
+def _plain(field: str, value: Any, max_length: int, *, required: bool = True) -> str:
+    try:
+        return plain_text(field, value, max_length, required=required)
+    except ValueInvalid as exc:
+        raise ValuesInvalid(exc.message, [Problem(field, exc.rule, exc.message)]) from None
+
+
+LANGUAGES = ("vi", "en")
+
+
+def _record_meta(
+    language: str, external_ref: str | None, consent_method: str | None
+) -> tuple[str, str | None, str | None]:
+    if language not in LANGUAGES:
+        raise ValuesInvalid(
+            "unknown language", [Problem("language", "choice", "language is one of vi, en")]
+        )
+    ref = _plain("external_ref", external_ref, 100) if external_ref is not None else None
+    method = _plain("consent_method", consent_method, 32) if consent_method else None
+    return language, ref, method
 
 
 def check_collectable(
@@ -252,6 +275,7 @@ def collect_customer(
         )
     region = enforced.policy.phone_region
     cleaned = clean_values(fields, region, allow_none=False)
+    language, external_ref, consent_method = _record_meta(language, external_ref, consent_method)
     consenting = require_consent(
         enforced,
         purpose,
@@ -330,6 +354,7 @@ def update_customer(
         )
     region = enforced.policy.phone_region
     cleaned = clean_values(fields, region, allow_none=True)
+    _, _, consent_method = _record_meta("vi", None, consent_method)
     key = customer_key(customer_id)
     consenting = require_consent(
         enforced,
@@ -535,11 +560,7 @@ def place_order(
     region = enforced.policy.phone_region
     cleaned = clean_values(buyer, region, allow_none=False)
     amount = _money(total, "total")
-    if not isinstance(number, str) or not 1 <= len(number) <= 64:
-        raise ValuesInvalid(
-            "bad order number",
-            [Problem("number", "order_number", "number must be 1-64 characters")],
-        )
+    number = _plain("number", number, 64)
     if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
         raise ValuesInvalid(
             "bad currency",
@@ -590,15 +611,8 @@ def _clean_items(items: Any) -> list[dict[str, Any]]:
                 "bad item", [Problem(f"items[{i}]", "item", "each item is an object")]
             )
         sku, name, qty = item.get("sku", ""), item.get("name", ""), item.get("quantity", 1)
-        if (
-            not isinstance(sku, str)
-            or not isinstance(name, str)
-            or len(sku) > 64
-            or len(name) > 200
-        ):
-            raise ValuesInvalid(
-                "bad item", [Problem(f"items[{i}]", "item", "sku (≤64) and name (≤200) are text")]
-            )
+        sku = _plain(f"items[{i}].sku", sku, 64, required=False)
+        name = _plain(f"items[{i}].name", name, 200, required=False)
         if not isinstance(qty, int) or isinstance(qty, bool) or not 1 <= qty <= 100_000:
             raise ValuesInvalid(
                 "bad item",
@@ -689,10 +703,7 @@ def issue_guarantee(
     )
     region = enforced.policy.phone_region
     cleaned = clean_values({"guarantee_number": number}, region, allow_none=False)
-    if not isinstance(product, str) or not 1 <= len(product) <= 200:
-        raise ValuesInvalid(
-            "bad product", [Problem("product", "product", "product is 1-200 characters")]
-        )
+    product = _plain("product", product, 200)
     if valid_until < issued_on:
         raise ValuesInvalid(
             "bad dates", [Problem("valid_until", "date_order", "valid_until is before issued_on")]
