@@ -24,7 +24,7 @@ $(VENV)/.base: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.demo: $(VENV)/.demo
+$(VENV)/.demo: $(VENV)/.base
 	$(BIN)/python -m pip install --quiet -e '.[demo]'
 	touch $@
 

@@ -7,10 +7,14 @@ from typing import Any
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.test.utils import override_settings
 
+from pledge.policy.enforcement import clear_policy_cache
 from pledge.policy.loader import PolicyInvalid, load_policy, preset_names
 from pledge.policy.models import PolicyVersion
 from pledge.policy.services import publish_policy
+from pledge.vault.demo_data import DemoDataUnavailable, demo_customers_exist, seed_demo_customers
+from pledge.vault.errors import VaultError
 
 
 class Command(BaseCommand):
@@ -23,11 +27,19 @@ class Command(BaseCommand):
         parser.add_argument("--no-serve", action="store_true", help="set up, print the URLs, stop")
         parser.add_argument("--addr", default="127.0.0.1", help="address to serve on")
         parser.add_argument("--port", default=8000, type=int, help="port to serve on")
+        parser.add_argument(
+            "--customers",
+            default=300,
+            type=int,
+            help="synthetic customers to create, with orders (default 300; 0 for none)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         preset = options["preset"]
         if preset not in preset_names():
             raise CommandError(f"no preset {preset!r}; presets: {', '.join(preset_names())}")
+        if options["customers"] < 0:
+            raise CommandError("--customers must be 0 or more")
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("database migrated")
         try:
@@ -42,6 +54,7 @@ class Command(BaseCommand):
             self.stdout.write(f"published {preset} version {version.version!r}")
         else:
             self.stdout.write(f"{preset} version {existing.version!r} already published")
+        self._seed(loaded.policy.shop, options["customers"])
         base = f"http://{options['addr']}:{options['port']}"
         self.stdout.write("")
         self.stdout.write(f"Pledge demo shop: {loaded.policy.name}")
@@ -57,3 +70,30 @@ class Command(BaseCommand):
         call_command(
             "runserver", f"{options['addr']}:{options['port']}", use_reloader=False, verbosity=1
         )
+
+    def _seed(self, shop: str, count: int) -> None:
+        """Synthetic customers, written through the vault services (encrypted and audited)."""
+        if count == 0:
+            return
+        if demo_customers_exist():
+            self.stdout.write("demo customers already created")
+            return
+        # Seed under this preset's policy even when the database holds another shop's too,
+        # without changing the setting for anything else in this process.
+        with override_settings(PLEDGE_SHOP=shop):
+            clear_policy_cache()
+            try:
+                created = seed_demo_customers(count)
+            except DemoDataUnavailable as exc:
+                raise CommandError(str(exc)) from None
+            except VaultError as exc:
+                # e.g. a preset whose policy is not in force yet: the shop is still worth serving.
+                problem = exc.problems[0].message if exc.problems else exc.message
+                self.stderr.write(f"no demo customers created: {problem}")
+                return
+            finally:
+                clear_policy_cache()
+        if created:
+            self.stdout.write(f"created {created} demo customers with orders")
+        else:
+            self.stdout.write("no demo customers: the policy declares no purpose to collect them")

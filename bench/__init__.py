@@ -1,0 +1,1 @@
+"""Benchmarks and their synthetic data (see bench_vault.py, datagen.py)."""
