@@ -8,7 +8,6 @@ separate `pledge` process (SQLite main file, WAL and journal included).
 from __future__ import annotations
 
 import copy
-import io
 import logging
 import os
 import pickle
@@ -771,13 +770,14 @@ def test_a_gateway_answer_holding_card_data_is_not_stored(leman: Any, shop_api: 
 
 
 def test_deploy_check_warns_about_the_offline_gateway(settings: Any) -> None:
-    from django.core.management import call_command
+    from django.core.checks import registry
 
+    from pledge.vault.checks import check_payment_gateway
+
+    # Registered as a deployment check (`pledge check --deploy`).
+    assert check_payment_gateway in registry.registry.get_checks(include_deployment_checks=True)
+    assert check_payment_gateway not in registry.registry.get_checks()
     settings.PLEDGE_PAYMENT_GATEWAY = ""
-    err = io.StringIO()
-    call_command("check", "--deploy", stdout=io.StringIO(), stderr=err)
-    assert "pledge.W001" in err.getvalue()
+    assert [m.id for m in check_payment_gateway(None)] == ["pledge.W001"]
     settings.PLEDGE_PAYMENT_GATEWAY = "pledge.vault.payments.OfflineTestGateway"
-    err = io.StringIO()
-    call_command("check", "--deploy", stdout=io.StringIO(), stderr=err)
-    assert "pledge.W001" not in err.getvalue()
+    assert check_payment_gateway(None) == []
