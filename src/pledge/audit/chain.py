@@ -22,8 +22,15 @@ GENESIS_HASH = "0" * 64
 
 def at_text(at: dt.datetime | str) -> str:
     """UTC, microseconds, ISO 8601: one spelling whatever the database returns."""
-    if isinstance(at, str):  # raw SQLite rows
+    if isinstance(at, str):  # raw SQLite rows: "YYYY-MM-DD HH:MM:SS[.ffffff]" in UTC
+        # String surgery instead of parsing: verification runs this once per event.
+        if len(at) == 26 and at[10] == " ":
+            return f"{at[:10]}T{at[11:]}+00:00"
+        if len(at) == 19 and at[10] == " ":
+            return f"{at[:10]}T{at[11:]}.000000+00:00"
         at = dt.datetime.fromisoformat(at)
+    if at.tzinfo is dt.UTC:
+        return at.isoformat(timespec="microseconds")
     if at.tzinfo is None:
         at = at.replace(tzinfo=dt.UTC)
     return at.astimezone(dt.UTC).isoformat(timespec="microseconds")

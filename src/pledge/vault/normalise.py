@@ -33,6 +33,7 @@ DERIVED_FIELDS = {
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Half of a UTF-16 pair: not a character, and not encodable as UTF-8.
+_E164 = re.compile(r"\+[1-9]\d{6,14}")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _email_validator = EmailValidator()
 
@@ -128,6 +129,9 @@ def index_value(field: str, value: str, region: str) -> str:
     if field == "email":
         return normalise_email(value)
     if field == "phone":
+        # Stored phones are already E.164 (clean_value): no second parse on the write path.
+        if _E164.fullmatch(value):
+            return value
         return normalise_phone(value, region)
     if field == "guarantee_number":
         return normalise_guarantee_number(value)
