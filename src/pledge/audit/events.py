@@ -19,6 +19,8 @@ class EventType(StrEnum):
     WRITE_REFUSED = "vault:write_refused"
     ORDER_PLACED = "vault:order_placed"
     ORDERS_READ = "vault:orders_read"
+    INVOICE_ISSUED = "vault:invoice_issued"
+    INVOICES_READ = "vault:invoices_read"
     GUARANTEE_ISSUED = "vault:guarantee_issued"
     GUARANTEE_LOOKUP = "vault:guarantee_lookup"
     PAYMENT_AUTHORIZED = "vault:payment_authorized"
