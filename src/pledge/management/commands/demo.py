@@ -60,7 +60,13 @@ class Command(BaseCommand):
         self.stdout.write(f"Pledge demo shop: {loaded.policy.name}")
         self.stdout.write(f"  privacy policy (vi): {base}/privacy/?lang=vi")
         self.stdout.write(f"  privacy policy (en): {base}/privacy/?lang=en")
+        self.stdout.write(f"  REST API docs:       {base}/api/v1/docs")
         self.stdout.write(f"  health check:        {base}/healthz")
+        self.stdout.write("")
+        self.stdout.write(
+            "  an API key for the shop's backend: "
+            ".venv/bin/pledge apikey create --name backend --purposes order_fulfilment"
+        )
         self.stdout.write("")
         if options["no_serve"]:
             return
