@@ -68,6 +68,11 @@ INSTALLED_APPS = [
     "pledge.vault",
     "pledge.consent",
     "pledge.api",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "pledge.accounts",
+    "pledge.console",
 ]
 
 MIDDLEWARE = [
@@ -79,6 +84,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): the second factor of this session (P16, issue 4).
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -97,6 +104,7 @@ TEMPLATES: list[dict[str, Any]] = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "pledge.console.context.staff",
             ],
         },
     },
@@ -187,6 +195,21 @@ PLEDGE_PAYMENT_GATEWAY = env("PLEDGE_PAYMENT_GATEWAY", "")
 PLEDGE_AUDIT_CHECKPOINT_EVERY = envint("PLEDGE_AUDIT_CHECKPOINT_EVERY", 1000, minimum=1)
 # How long a process trusts its cached copy of the policy in force before looking again.
 PLEDGE_POLICY_CACHE_SECONDS = envint("PLEDGE_POLICY_CACHE_SECONDS", 5, minimum=0)
+
+# Staff sign-in (P16): the Nth failure within the window locks the account and the client address.
+PLEDGE_LOGIN_MAX_FAILURES = envint("PLEDGE_LOGIN_MAX_FAILURES", 5, minimum=1)
+PLEDGE_LOGIN_WINDOW_SECONDS = envint("PLEDGE_LOGIN_WINDOW_SECONDS", 900, minimum=1)
+PLEDGE_LOCKOUT_SECONDS = envint("PLEDGE_LOCKOUT_SECONDS", 900, minimum=1)
+LOGIN_URL = "/console/login/"
+OTP_TOTP_ISSUER = env("PLEDGE_OTP_ISSUER", "Pledge")
+
+# Outgoing email (password resets, invitations; the outbox of issue 5 builds on it).
+EMAIL_HOST = env("PLEDGE_EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("PLEDGE_EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env("PLEDGE_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = envsecret("PLEDGE_EMAIL_PASSWORD") or ""
+EMAIL_USE_TLS = envbool("PLEDGE_EMAIL_TLS", False)
+DEFAULT_FROM_EMAIL = env("PLEDGE_EMAIL_FROM", "pledge@localhost")
 
 # The shop this instance serves (its `shop:` key); empty means the shop published last.
 PLEDGE_SHOP = env("PLEDGE_SHOP", "")

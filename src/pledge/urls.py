@@ -7,4 +7,5 @@ urlpatterns = [
     path("healthz", policy_views.healthz, name="healthz"),
     path("privacy/", include("pledge.policy.urls")),
     path("api/v1/", api.urls),
+    path("console/", include("pledge.console.urls")),
 ]

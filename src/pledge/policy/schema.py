@@ -24,6 +24,7 @@ from pydantic import (
 
 from pledge.policy.vocabulary import (
     ChannelKind,
+    ConsoleCapability,
     CookieCategoryKey,
     DisclosureBasis,
     FieldSource,
@@ -172,6 +173,9 @@ class Role(Strict_):
     key: Key
     name: Text
     description: Text | None = None
+    # Console capabilities beyond the role's purposes (P09): who manages staff, who reads the
+    # audit log, who may break the glass. Empty: the role only reads for its purposes.
+    console: list[ConsoleCapability] = Field(default_factory=list)
 
 
 class PeriodDuration(Strict_):

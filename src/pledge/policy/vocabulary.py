@@ -229,3 +229,11 @@ PERIOD_STARTS: dict[str, Promise] = {
 }
 
 SlaClock = Literal["calendar", "working_hours"]
+
+# What a staff role may do in the console beyond reading for its purposes (issue 4).
+ConsoleCapability = Literal["manage_staff", "view_audit", "break_glass"]
+CONSOLE_CAPABILITIES: dict[str, Promise] = {
+    "manage_staff": _("invite staff, assign roles and revoke access"),
+    "view_audit": _("read and verify the audit log"),
+    "break_glass": _("open a field outside its purposes, with a written reason (flagged)"),
+}

@@ -1,0 +1,15 @@
+"""Template context of console pages: the signed-in staff member (set by `access.staff_view`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils.translation import get_language
+
+
+def staff(request: HttpRequest) -> dict[str, Any]:
+    ctx = getattr(request, "staff", None)
+    if ctx is None:
+        return {}
+    return {"staff": ctx, "staff_role_name": ctx.role.name.get(get_language() or "vi")}

@@ -1,0 +1,39 @@
+"""Console URLs. Each view module belongs to one part of the console (auth, staff, dashboard,
+customers, audit); every view except the login flow is wrapped in `access.staff_view`."""
+
+from django.urls import path
+
+from pledge.console import views_audit, views_auth, views_customers, views_dashboard, views_staff
+
+app_name = "console"
+
+urlpatterns = [
+    # sign-in (views_auth)
+    path("login/", views_auth.login_password, name="login"),
+    path("login/verify/", views_auth.login_second_factor, name="login_otp"),
+    path("logout/", views_auth.logout, name="logout"),
+    path("password-reset/", views_auth.password_reset, name="password_reset"),
+    path(
+        "password-reset/<str:uidb64>/<str:token>/",
+        views_auth.password_reset_confirm,
+        name="password_reset_confirm",
+    ),
+    path("setup/<str:token>/", views_auth.setup_account, name="setup"),
+    path("account/", views_auth.account, name="account"),
+    # staff management (views_staff; capability manage_staff)
+    path("staff/", views_staff.staff_list, name="staff"),
+    # dashboard (views_dashboard)
+    path("", views_dashboard.dashboard, name="dashboard"),
+    # customers (views_customers)
+    path("customers/", views_customers.search, name="customers"),
+    path("customers/<uuid:customer_id>/", views_customers.customer, name="customer"),
+    path(
+        "customers/<uuid:customer_id>/break-glass/",
+        views_customers.break_glass,
+        name="break_glass",
+    ),
+    # audit log (views_audit; capability view_audit)
+    path("audit/", views_audit.audit_log, name="audit"),
+    path("audit.csv", views_audit.audit_csv, name="audit_csv"),
+    path("audit/verify/", views_audit.audit_verify, name="audit_verify"),
+]
