@@ -32,6 +32,7 @@ class EventType(StrEnum):
     STAFF_NOTE_ADDED = "vault:staff_note_added"
     STAFF_NOTES_READ = "vault:staff_notes_read"
     IMPORT_COMPLETED = "vault:import_completed"
+    BREAK_GLASS = "vault:break_glass"
     # keys (vault/keyring.py)
     MASTER_KEY_ROTATED = "keys:master_rotated"
     DATA_KEYS_REWRAPPED = "keys:data_keys_rewrapped"
@@ -42,6 +43,21 @@ class EventType(StrEnum):
     API_KEY_CREATED = "api:key_created"
     API_KEY_REVOKED = "api:key_revoked"
     API_AUTH_REFUSED = "api:auth_refused"
+    # staff accounts and sign-in (P16)
+    STAFF_CREATED = "staff:created"
+    STAFF_INVITED = "staff:invited"
+    STAFF_ROLE_CHANGED = "staff:role_changed"
+    STAFF_DISABLED = "staff:disabled"
+    STAFF_LOGIN_SUCCEEDED = "staff:login_succeeded"
+    STAFF_LOGIN_FAILED = "staff:login_failed"
+    STAFF_LOCKED_OUT = "staff:locked_out"
+    STAFF_LOGGED_OUT = "staff:logged_out"
+    STAFF_SESSION_REVOKED = "staff:session_revoked"
+    STAFF_PASSWORD_RESET_REQUESTED = "staff:password_reset_requested"
+    STAFF_PASSWORD_CHANGED = "staff:password_changed"
+    STAFF_SECOND_FACTOR_ENROLLED = "staff:second_factor_enrolled"
+    STAFF_RECOVERY_CODES_GENERATED = "staff:recovery_codes_generated"
+    STAFF_RECOVERY_CODE_USED = "staff:recovery_code_used"
     # the audit log itself
     AUDIT_VERIFIED = "audit:verified"
 
