@@ -60,6 +60,7 @@ class EventType(StrEnum):
     STAFF_RECOVERY_CODE_USED = "staff:recovery_code_used"
     # the audit log itself
     AUDIT_VERIFIED = "audit:verified"
+    AUDIT_EXPORTED = "audit:exported"
 
 
 class Outcome(StrEnum):
