@@ -86,6 +86,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # request.user.is_verified(): the second factor of this session (P16, issue 4).
     "django_otp.middleware.OTPMiddleware",
+    "pledge.accounts.middleware.StaffSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -196,11 +197,15 @@ PLEDGE_AUDIT_CHECKPOINT_EVERY = envint("PLEDGE_AUDIT_CHECKPOINT_EVERY", 1000, mi
 # How long a process trusts its cached copy of the policy in force before looking again.
 PLEDGE_POLICY_CACHE_SECONDS = envint("PLEDGE_POLICY_CACHE_SECONDS", 5, minimum=0)
 
-# Staff sign-in (P16): the Nth failure within the window locks the account and the client address.
+# Staff sign-in (P16): PLEDGE_LOGIN_MAX_FAILURES failures are allowed within the window; the next
+# one locks the account and the client address.
 PLEDGE_LOGIN_MAX_FAILURES = envint("PLEDGE_LOGIN_MAX_FAILURES", 5, minimum=1)
 PLEDGE_LOGIN_WINDOW_SECONDS = envint("PLEDGE_LOGIN_WINDOW_SECONDS", 900, minimum=1)
 PLEDGE_LOCKOUT_SECONDS = envint("PLEDGE_LOCKOUT_SECONDS", 900, minimum=1)
 LOGIN_URL = "/console/login/"
+PASSWORD_RESET_TIMEOUT = envint("PLEDGE_PASSWORD_RESET_SECONDS", 3600, minimum=300)
+# Staff sessions end after a working day (Django's default is two weeks).
+SESSION_COOKIE_AGE = envint("PLEDGE_SESSION_SECONDS", 8 * 3600, minimum=300)
 OTP_TOTP_ISSUER = env("PLEDGE_OTP_ISSUER", "Pledge")
 
 # Outgoing email (password resets, invitations; the outbox of issue 5 builds on it).
@@ -210,6 +215,7 @@ EMAIL_HOST_USER = env("PLEDGE_EMAIL_USER", "")
 EMAIL_HOST_PASSWORD = envsecret("PLEDGE_EMAIL_PASSWORD") or ""
 EMAIL_USE_TLS = envbool("PLEDGE_EMAIL_TLS", False)
 DEFAULT_FROM_EMAIL = env("PLEDGE_EMAIL_FROM", "pledge@localhost")
+EMAIL_TIMEOUT = envint("PLEDGE_EMAIL_TIMEOUT", 30, minimum=1)
 
 # The shop this instance serves (its `shop:` key); empty means the shop published last.
 PLEDGE_SHOP = env("PLEDGE_SHOP", "")

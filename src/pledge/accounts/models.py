@@ -1,5 +1,8 @@
 """Staff identities (P09, P16). A staff member is a Django user with a `StaffProfile` naming their
 policy role; what the role may do comes from the policy in force, never from this table.
+
+Sign-in throttling keeps no email address and no client address: only an HMAC of each
+(`throttle.throttle_key`), so the tables say nothing about who tried to sign in.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ class StaffProfile(models.Model):
     )
     # A `roles[].key` of the policy; a role the policy no longer declares grants nothing.
     role = models.CharField(max_length=63)
+    # The language of the emails this staff member receives (vi or en).
     language = models.CharField(max_length=8, default="vi")
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.CharField(max_length=120)  # an audit actor label
@@ -21,3 +25,55 @@ class StaffProfile(models.Model):
 
     def __str__(self) -> str:
         return f"staff {self.user_id} ({self.role})"
+
+
+class StaffSession(models.Model):
+    """One signed-in console session, for the "where am I signed in" list and its revoke button.
+
+    The Django session itself lives in the session store; this row only describes it. Revoking
+    deletes both.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_sessions"
+    )
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    # The client's network, not its address: 203.0.113.0/24 or 2001:db8:1::/48.
+    client_network = models.CharField(max_length=64, blank=True)
+    user_agent = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+
+    def __str__(self) -> str:
+        return f"session of staff {self.user_id} since {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class ThrottleEvent(models.Model):
+    """One failed sign-in (or one password-reset request) counted against a throttle key.
+
+    `key` is an HMAC (settings.SECRET_KEY) of the scope and the normalised email or the client
+    address; rows older than the window are deleted as new ones arrive.
+    """
+
+    key = models.CharField(max_length=64)
+    at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["key", "at"], name="accounts_throttle_key_at")]
+
+    def __str__(self) -> str:
+        return f"throttle event {self.key[:8]}… at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class ThrottleLock(models.Model):
+    """A lockout: sign-in for this key (an account or a client address) is refused until `until`."""
+
+    key = models.CharField(max_length=64, unique=True)
+    scope = models.CharField(max_length=16)
+    until = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.scope} lock {self.key[:8]}… until {self.until:%Y-%m-%d %H:%M:%S}"

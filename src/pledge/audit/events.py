@@ -33,6 +33,7 @@ class EventType(StrEnum):
     STAFF_NOTES_READ = "vault:staff_notes_read"
     IMPORT_COMPLETED = "vault:import_completed"
     BREAK_GLASS = "vault:break_glass"
+    BREAK_GLASS_ACKNOWLEDGED = "vault:break_glass_acknowledged"
     # keys (vault/keyring.py)
     MASTER_KEY_ROTATED = "keys:master_rotated"
     DATA_KEYS_REWRAPPED = "keys:data_keys_rewrapped"
@@ -53,8 +54,8 @@ class EventType(StrEnum):
     STAFF_LOCKED_OUT = "staff:locked_out"
     STAFF_LOGGED_OUT = "staff:logged_out"
     STAFF_SESSION_REVOKED = "staff:session_revoked"
-    STAFF_PASSWORD_RESET_REQUESTED = "staff:password_reset_requested"
-    STAFF_PASSWORD_CHANGED = "staff:password_changed"
+    STAFF_PASSWORD_RESET_REQUESTED = "staff:password_reset_requested"  # noqa: S105 - a name
+    STAFF_PASSWORD_CHANGED = "staff:password_changed"  # noqa: S105 - a name
     STAFF_SECOND_FACTOR_ENROLLED = "staff:second_factor_enrolled"
     STAFF_RECOVERY_CODES_GENERATED = "staff:recovery_codes_generated"
     STAFF_RECOVERY_CODE_USED = "staff:recovery_code_used"

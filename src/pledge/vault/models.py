@@ -224,3 +224,6 @@ class StaffNote(models.Model):
 
     def __str__(self) -> str:
         return f"note {self.id}"
+
+
+from pledge.vault.models_breakglass import BreakGlassAccess  # noqa: E402,F401

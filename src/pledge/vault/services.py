@@ -649,6 +649,15 @@ def list_orders(*, actor: Actor, purpose: str, customer_id: uuid.UUID) -> list[O
             customer_id=customer_id,
             fields=["purchase_history"],
         )
+    require_consent(
+        enforced,
+        purpose,
+        customer_id,
+        actor=actor,
+        event=EventType.ACCESS_REFUSED,
+        consent_method=None,
+        fields=["purchase_history"],
+    )
     key = customer_key(customer_id)
     orders = list(Order.objects.filter(customer_id=customer_id).order_by("-placed_at"))
     values = read_values(key, RecordKind.ORDER, [o.id for o in orders], readable)

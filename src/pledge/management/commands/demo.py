@@ -9,7 +9,9 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.test.utils import override_settings
 
-from pledge.policy.enforcement import clear_policy_cache
+from pledge.accounts.demo import seed_demo_staff
+from pledge.accounts.services import StaffError
+from pledge.policy.enforcement import NoPolicyInForce, clear_policy_cache
 from pledge.policy.loader import PolicyInvalid, load_policy, preset_names
 from pledge.policy.models import PolicyVersion
 from pledge.policy.services import publish_policy
@@ -55,12 +57,14 @@ class Command(BaseCommand):
         else:
             self.stdout.write(f"{preset} version {existing.version!r} already published")
         self._seed(loaded.policy.shop, options["customers"])
+        self._seed_staff(loaded.policy.shop)
         base = f"http://{options['addr']}:{options['port']}"
         self.stdout.write("")
         self.stdout.write(f"Pledge demo shop: {loaded.policy.name}")
         self.stdout.write(f"  privacy policy (vi): {base}/privacy/?lang=vi")
         self.stdout.write(f"  privacy policy (en): {base}/privacy/?lang=en")
         self.stdout.write(f"  REST API docs:       {base}/api/v1/docs")
+        self.stdout.write(f"  staff console:       {base}/console/")
         self.stdout.write(f"  health check:        {base}/healthz")
         self.stdout.write("")
         self.stdout.write(
@@ -103,3 +107,31 @@ class Command(BaseCommand):
             self.stdout.write(f"created {created} demo customers with orders")
         else:
             self.stdout.write("no demo customers: the policy declares no purpose to collect them")
+
+    def _seed_staff(self, shop: str) -> None:
+        """One staff account per policy role, its credentials printed: DEMO ONLY."""
+        with override_settings(PLEDGE_SHOP=shop):
+            clear_policy_cache()
+            try:
+                accounts = seed_demo_staff()
+            except (NoPolicyInForce, StaffError) as exc:
+                self.stderr.write(f"no demo staff accounts created: {exc}")
+                return
+            finally:
+                clear_policy_cache()
+        banner = "=" * 78
+        self.stdout.write("")
+        self.stdout.write(banner)
+        self.stdout.write(
+            "DEMO ONLY: staff accounts with published credentials. Never use them, or"
+        )
+        self.stdout.write("`pledge demo`, on a real shop's database.")
+        self.stdout.write(banner)
+        for account in accounts:
+            self.stdout.write(f"  role {account.role} (DEMO ONLY)")
+            self.stdout.write(f"    email:       {account.email}")
+            self.stdout.write(f"    password:    {account.password}")
+            self.stdout.write(f"    TOTP secret: {account.totp_secret}")
+            self.stdout.write(f"    otpauth URI: {account.otpauth_uri}")
+        self.stdout.write("  sign in at /console/login/ with a code from an authenticator app")
+        self.stdout.write(banner)

@@ -1,0 +1,235 @@
+"""Staff accounts under test: preset B (Leman Jewelry) in force, accounts made by the real
+services, sign-in through the real pages, and a real SMTP server (aiosmtpd) on a free port.
+
+    owner = make_staff("owner")
+    client = signed_in(owner)                       # both steps, through the pages
+    with mailbox.expect(1): client.post(...)        # waits for the message at the SMTP server
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import email
+import email.policy
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.http import HttpResponse
+from django.test import Client
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from pledge.accounts.second_factor import current_totp
+from pledge.accounts.services import NewStaff, create_staff
+from pledge.audit.models import AuditEvent
+from pledge.vault.access import Actor
+
+PASSWORD = "violet anchor tram quietly 7"
+ADMIN = Actor(kind="system", id="test")
+
+LOGIN = "/console/login/"
+VERIFY = "/console/login/verify/"
+ACCOUNT = "/console/account/"
+STAFF = "/console/staff/"
+
+
+@dataclass
+class Staff:
+    user: User
+    email: str
+    password: str
+    secret: str  # base32, as printed and shown on the set-up page
+    recovery_codes: list[str]
+
+    @property
+    def device(self) -> TOTPDevice:
+        return TOTPDevice.objects.get(user=self.user, confirmed=True)
+
+    def code(self) -> str:
+        """The authenticator's code now. Signing in twice within one 30-second step would be
+        refused as a replay (django-otp keeps the last step used), so tests forget that step:
+        editing stored state, as a real app would simply wait for the next code."""
+        TOTPDevice.objects.filter(pk=self.device.pk).update(
+            last_t=-1, throttling_failure_count=0, throttling_failure_timestamp=None
+        )
+        return current_totp(self.device)
+
+
+def totp_from_secret(secret: str) -> str:
+    """What an authenticator app shows for a base32 secret (as printed or shown on a page)."""
+    raw = secret.replace(" ", "").upper()
+    key = base64.b32decode(raw + "=" * (-len(raw) % 8))
+    return f"{TOTP(key).token():06d}"
+
+
+def make_staff(
+    role: str, email_address: str | None = None, *, language: str = "en", password: str = PASSWORD
+) -> Staff:
+    address = email_address or f"{role.replace('_', '-')}@shop.example"
+    new: NewStaff = create_staff(
+        actor=ADMIN, email=address, role=role, language=language, password=password
+    )
+    return Staff(new.user, address, password, new.enrolment.secret, new.recovery_codes)
+
+
+def sign_in(
+    client: Client,
+    email_address: str,
+    password: str,
+    code: str | None = None,
+    *,
+    address: str = "198.51.100.7",
+    next_url: str = "",
+    **extra: Any,
+) -> HttpResponse:
+    """Post step 1 (and step 2 if a code is given); returns the last response."""
+    data = {"email": email_address, "password": password}
+    if next_url:
+        data["next"] = next_url
+    response = client.post(LOGIN, data, REMOTE_ADDR=address, **extra)
+    if code is None or response.status_code != 302 or response["Location"] != VERIFY:
+        return response
+    return client.post(VERIFY, {"code": code}, REMOTE_ADDR=address, **extra)
+
+
+def english() -> Client:
+    """A browser that asks for English: the assertions read the English texts, which stay the
+    same when the Vietnamese catalog grows."""
+    return Client(headers={"accept-language": "en"})
+
+
+def signed_in(staff: Staff, *, address: str = "198.51.100.7", **extra: Any) -> Client:
+    client = english()
+    response = sign_in(client, staff.email, staff.password, staff.code(), address=address, **extra)
+    assert response.status_code == 302 and response["Location"] == "/console/", response
+    return client
+
+
+def is_verified_staff_session(client: Client, user: User) -> bool:
+    session = client.session
+    return str(session.get("_auth_user_id")) == str(user.pk) and bool(session.get("otp_device_id"))
+
+
+def page_text(response: HttpResponse, *secrets: str) -> str:
+    """The page without what legitimately differs between two answers (CSRF tokens, the email
+    typed in)."""
+    text = response.content.decode()
+    text = re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', 'name="csrfmiddlewaretoken"', text)
+    for secret in secrets:
+        text = text.replace(secret, "EMAIL")
+    return text
+
+
+def events(type: str) -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(type=type).order_by("seq"))
+
+
+@pytest.fixture
+def owner(leman: Any) -> Staff:
+    return make_staff("owner")
+
+
+# ── A real SMTP server ────────────────────────────────────────────────────────────────────────
+
+
+@dataclass
+class Mailbox:
+    """Messages received by the test SMTP server, in arrival order."""
+
+    messages: list[EmailMessage] = field(default_factory=list)
+    _arrived: threading.Condition = field(default_factory=threading.Condition)
+
+    def receive(self, message: EmailMessage) -> None:
+        with self._arrived:
+            self.messages.append(message)
+            self._arrived.notify_all()
+
+    def wait_for(self, count: int, timeout: float = 15.0) -> list[EmailMessage]:
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while len(self.messages) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        f"{count} message(s) expected at the SMTP server, {len(self.messages)} "
+                        "arrived"
+                    )
+                self._arrived.wait(left)
+            return list(self.messages)
+
+    def settle(self, seconds: float = 0.5) -> list[EmailMessage]:
+        """Whatever has arrived after a short wait (to show that nothing more comes)."""
+        time.sleep(seconds)
+        with self._arrived:
+            return list(self.messages)
+
+
+class _Handler:
+    def __init__(self, mailbox: Mailbox) -> None:
+        self.mailbox = mailbox
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        self.mailbox.receive(message)
+        return "250 Message accepted for delivery"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def mailbox(settings: Any) -> Iterator[Mailbox]:
+    """A real SMTP server (aiosmtpd) on a free port; Django's SMTP backend points at it."""
+    from aiosmtpd.controller import Controller
+
+    box = Mailbox()
+    port = _free_port()
+    controller = Controller(_Handler(box), hostname="127.0.0.1", port=port)
+    controller.start()
+    # pytest-django swaps in the in-memory backend; these tests want the real one.
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = port
+    settings.EMAIL_HOST_USER = ""
+    settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_TIMEOUT = 10
+    settings.DEFAULT_FROM_EMAIL = "pledge@shop.example"
+    try:
+        yield box
+    finally:
+        with contextlib.suppress(Exception):
+            controller.stop()
+
+
+def body_of(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def link_in(message: EmailMessage, path_prefix: str) -> str:
+    """The path of the first link under `path_prefix` in the message body."""
+    match = re.search(r"https?://[^/\s]+(" + re.escape(path_prefix) + r"\S+)", body_of(message))
+    assert match, body_of(message)
+    return match.group(1)
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks: Any) -> Callable[[], Any]:
+    """`with committed(): client.post(...)`: run what the request left for after commit (the
+    email delivery), as a real commit would; tests run inside a transaction that never commits."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
