@@ -134,5 +134,5 @@ class Command(BaseCommand):
             self.stdout.write(f"    TOTP secret: {account.totp_secret}")
             self.stdout.write(f"    otpauth URI: {account.otpauth_uri}")
         self.stdout.write("  sign in at /console/login/ with a code from an authenticator app")
-        self.stdout.write("  (add the otpauth URI to one, or on a shell: oathtool --totp -b SECRET)")
+        self.stdout.write("  (add the otpauth URI to one; on a shell: oathtool --totp -b SECRET)")
         self.stdout.write(banner)
