@@ -30,12 +30,12 @@ from django.db import transaction
 
 from pledge.audit.events import EventType, Outcome
 from pledge.audit.services import record_event
-from pledge.vault.access import SUBJECT_ACCESS, Actor, authorize, policy, refuse, visible_fields
+from pledge.vault.access import Actor, authorize, policy
 from pledge.vault.crypto import DecryptionFailed, field_aad
 from pledge.vault.errors import NotFound, Problem, ValuesInvalid, VaultError
 from pledge.vault.models import IdDocument, RecordKind
 from pledge.vault.services import (
-    access_refused_error,
+    authorize_read,
     check_collectable,
     refuse_fields,
     require_consent,
@@ -281,35 +281,7 @@ def read_id_document(
     """The document's bytes and content type, for a purpose that may read `id_document` and an
     actor whose role may see it (P09). An image cannot be masked: it is shown whole or not at all.
     """
-    enforced = policy()
-    authorize(
-        enforced,
-        actor,
-        purpose,
-        event=EventType.ACCESS_REFUSED,
-        customer_id=customer_id,
-        fields=[FIELD],
-    )
-    readable, _ = visible_fields(enforced, actor, purpose)
-    if FIELD not in readable:
-        refuse(
-            access_refused_error([FIELD], purpose),
-            event=EventType.ACCESS_REFUSED,
-            actor=actor,
-            purpose=purpose,
-            customer_id=customer_id,
-            record=f"id_document:{document_id}",
-            fields=[FIELD],
-        )
-    if purpose != SUBJECT_ACCESS:
-        require_consent(
-            enforced,
-            purpose,
-            customer_id,
-            actor=actor,
-            event=EventType.ACCESS_REFUSED,
-            consent_method=None,
-        )
+    authorize_read(actor, purpose, customer_id, FIELD, record=f"id_document:{document_id}")
     key = customer_key(customer_id)
     doc = _document(customer_id, document_id)
     aad = document_aad(customer_id, doc.id, doc.content_type)

@@ -17,13 +17,13 @@ from django.db import transaction
 
 from pledge.audit.events import EventType
 from pledge.audit.services import record_event
-from pledge.vault.access import SUBJECT_ACCESS, Actor, authorize, policy, refuse, visible_fields
+from pledge.vault.access import Actor, authorize, policy, refuse
 from pledge.vault.errors import AccessRefused, Problem, ValuesInvalid
 from pledge.vault.masking import mask_value
 from pledge.vault.models import EncryptedValue, RecordKind, StaffNote
 from pledge.vault.normalise import ValueInvalid, clean_text
 from pledge.vault.services import (
-    access_refused_error,
+    authorize_read,
     check_collectable,
     refuse_fields,
     require_consent,
@@ -116,34 +116,7 @@ def add_staff_note(*, actor: Actor, purpose: str, customer_id: uuid.UUID, text: 
 
 def list_staff_notes(*, actor: Actor, purpose: str, customer_id: uuid.UUID) -> list[NoteView]:
     """The notes about a customer, newest first, masked unless the purpose shows them whole."""
-    enforced = policy()
-    authorize(
-        enforced,
-        actor,
-        purpose,
-        event=EventType.ACCESS_REFUSED,
-        customer_id=customer_id,
-        fields=[FIELD],
-    )
-    readable, unmasked = visible_fields(enforced, actor, purpose)
-    if FIELD not in readable:
-        refuse(
-            access_refused_error([FIELD], purpose),
-            event=EventType.ACCESS_REFUSED,
-            actor=actor,
-            purpose=purpose,
-            customer_id=customer_id,
-            fields=[FIELD],
-        )
-    if purpose != SUBJECT_ACCESS:
-        require_consent(
-            enforced,
-            purpose,
-            customer_id,
-            actor=actor,
-            event=EventType.ACCESS_REFUSED,
-            consent_method=None,
-        )
+    _, unmasked = authorize_read(actor, purpose, customer_id, FIELD)
     key = customer_key(customer_id)
     notes = list(StaffNote.objects.filter(customer_id=customer_id).order_by("-created_at", "-id"))
     values = read_values(key, RecordKind.STAFF_NOTE, [n.id for n in notes], [FIELD])

@@ -44,18 +44,15 @@ from pledge.audit.events import EventType
 from pledge.audit.services import record_event
 from pledge.policy.enforcement import EnforcedPolicy
 from pledge.vault.access import (
-    SUBJECT_ACCESS,
     Actor,
     authorize,
     policy,
-    refuse,
-    visible_fields,
 )
 from pledge.vault.errors import NotFound, Problem, ValuesInvalid, VaultError
 from pledge.vault.masking import card_display
 from pledge.vault.models import EncryptedValue, Order, Payment, PaymentMethod, RecordKind
 from pledge.vault.services import (
-    access_refused_error,
+    authorize_read,
     check_collectable,
     refuse_fields,
     require_consent,
@@ -598,34 +595,7 @@ def list_payments(*, actor: Actor, purpose: str, customer_id: uuid.UUID) -> list
     readable too: brand + last 4, or BIN + last 4 when the purpose shows it whole (the customer's
     own `subject_access` does), never more (PCI DSS 3.4.1).
     """
-    enforced = policy()
-    authorize(
-        enforced,
-        actor,
-        purpose,
-        event=EventType.ACCESS_REFUSED,
-        customer_id=customer_id,
-        fields=[HISTORY_FIELD],
-    )
-    readable, unmasked = visible_fields(enforced, actor, purpose)
-    if HISTORY_FIELD not in readable:
-        refuse(
-            access_refused_error([HISTORY_FIELD], purpose),
-            event=EventType.ACCESS_REFUSED,
-            actor=actor,
-            purpose=purpose,
-            customer_id=customer_id,
-            fields=[HISTORY_FIELD],
-        )
-    if purpose != SUBJECT_ACCESS:
-        require_consent(
-            enforced,
-            purpose,
-            customer_id,
-            actor=actor,
-            event=EventType.ACCESS_REFUSED,
-            consent_method=None,
-        )
+    readable, unmasked = authorize_read(actor, purpose, customer_id, HISTORY_FIELD)
     key = customer_key(customer_id)
     payments = list(
         Payment.objects.filter(customer_id=customer_id)

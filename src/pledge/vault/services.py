@@ -248,6 +248,45 @@ def _present(
     return shown, frozenset(masked)
 
 
+def authorize_read(
+    actor: Actor, purpose: str, customer_id: uuid.UUID, field: str, *, record: str = ""
+) -> tuple[frozenset[str], frozenset[str]]:
+    """The checks of every read of one kind of data: the purpose and role (P06), the field
+    visible to this role for the purpose (P09), a live consent where the basis is consent (P04).
+    Returns the (readable, unmasked) fields; refusals are audited and raised."""
+    enforced = policy()
+    authorize(
+        enforced,
+        actor,
+        purpose,
+        event=EventType.ACCESS_REFUSED,
+        customer_id=customer_id,
+        fields=[field],
+    )
+    readable, unmasked = visible_fields(enforced, actor, purpose)
+    if field not in readable:
+        refuse(
+            access_refused_error([field], purpose),
+            event=EventType.ACCESS_REFUSED,
+            actor=actor,
+            purpose=purpose,
+            customer_id=customer_id,
+            record=record,
+            fields=[field],
+        )
+    if purpose != SUBJECT_ACCESS:
+        require_consent(
+            enforced,
+            purpose,
+            customer_id,
+            actor=actor,
+            event=EventType.ACCESS_REFUSED,
+            consent_method=None,
+            fields=[field],
+        )
+    return readable, unmasked
+
+
 # -- customers ------------------------------------------------------------------------------
 
 
@@ -630,34 +669,7 @@ def _clean_items(items: Any) -> list[dict[str, Any]]:
 
 
 def list_orders(*, actor: Actor, purpose: str, customer_id: uuid.UUID) -> list[OrderView]:
-    enforced = policy()
-    authorize(
-        enforced,
-        actor,
-        purpose,
-        event=EventType.ACCESS_REFUSED,
-        customer_id=customer_id,
-        fields=["purchase_history"],
-    )
-    readable, unmasked = visible_fields(enforced, actor, purpose)
-    if "purchase_history" not in readable:
-        refuse(
-            access_refused_error(["purchase_history"], purpose),
-            event=EventType.ACCESS_REFUSED,
-            actor=actor,
-            purpose=purpose,
-            customer_id=customer_id,
-            fields=["purchase_history"],
-        )
-    require_consent(
-        enforced,
-        purpose,
-        customer_id,
-        actor=actor,
-        event=EventType.ACCESS_REFUSED,
-        consent_method=None,
-        fields=["purchase_history"],
-    )
+    readable, unmasked = authorize_read(actor, purpose, customer_id, "purchase_history")
     key = customer_key(customer_id)
     orders = list(Order.objects.filter(customer_id=customer_id).order_by("-placed_at"))
     values = read_values(key, RecordKind.ORDER, [o.id for o in orders], readable)
