@@ -8,7 +8,6 @@ Screenshots go to tests/artifacts/console-*.png.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import uuid
 from collections.abc import Callable
@@ -24,17 +23,12 @@ from pytest_django.live_server_helper import LiveServer
 from pledge.audit.models import AuditEvent
 from pledge.vault import services
 from pledge.vault.access import Actor
-from tests.console.staffing import PASSWORD, make_staff
+from tests.console.staffing import EMAIL, NAME, PASSWORD, make_staff, seed_customer
 
 pytestmark = pytest.mark.browser
 
 Screenshot = Callable[[Page, str], Path]
 
-NAME = "Nguyễn Thị Hồng Nhung"
-EMAIL = "hong.nhung@example.vn"
-PHONE = "0912 345 678"
-ADDRESS = "12 Lý Thái Tổ, Hà Nội"
-GUARANTEE = "LM-2026-000123"
 REASON = "The customer phoned about a stolen ring; the police asked for her phone number."
 
 
@@ -45,29 +39,7 @@ def console(live_server: LiveServer, leman: Any) -> str:
 
 @pytest.fixture
 def customer_id(leman: Any, shop_api: Actor) -> uuid.UUID:
-    cid = services.collect_customer(
-        actor=shop_api,
-        purpose="order_fulfilment",
-        fields={"full_name": NAME, "email": EMAIL, "phone": PHONE, "address": ADDRESS},
-    )
-    services.place_order(
-        actor=shop_api,
-        purpose="order_fulfilment",
-        customer_id=cid,
-        number="LM-ORDER-1",
-        items=[{"sku": "RG-18K-01", "name": "Nhẫn vàng 18K", "quantity": 1}],
-        total="5200000",
-    )
-    services.issue_guarantee(
-        actor=shop_api,
-        purpose="guarantee",
-        customer_id=cid,
-        number=GUARANTEE,
-        product="Nhẫn vàng 18K",
-        issued_on=dt.date(2026, 1, 5),
-        valid_until=dt.date(2027, 1, 5),
-    )
-    return cid
+    return seed_customer(shop_api)
 
 
 def current_code(user: Any) -> str:

@@ -8,7 +8,9 @@ policy role, a confirmed TOTP device, and a test client logged in with its secon
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
+import uuid
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -44,3 +46,40 @@ def login_staff(client: Client, user: Any) -> Client:
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()
     return client
+
+
+# One known customer of preset B, with an order and a guarantee card (the console tests' subject).
+NAME = "Nguyễn Thị Hồng Nhung"
+EMAIL = "hong.nhung@example.vn"
+PHONE = "0912 345 678"
+PHONE_E164 = "+84912345678"
+ADDRESS = "12 Lý Thái Tổ, Hà Nội"
+GUARANTEE = "LM-2026-000123"
+
+
+def seed_customer(shop_api: Any) -> uuid.UUID:
+    from pledge.vault import services
+
+    cid: uuid.UUID = services.collect_customer(
+        actor=shop_api,
+        purpose="order_fulfilment",
+        fields={"full_name": NAME, "email": EMAIL, "phone": PHONE, "address": ADDRESS},
+    )
+    services.place_order(
+        actor=shop_api,
+        purpose="order_fulfilment",
+        customer_id=cid,
+        number="LM-ORDER-1",
+        items=[{"sku": "RG-18K-01", "name": "Nhẫn vàng 18K", "quantity": 1}],
+        total="5200000",
+    )
+    services.issue_guarantee(
+        actor=shop_api,
+        purpose="guarantee",
+        customer_id=cid,
+        number=GUARANTEE,
+        product="Nhẫn vàng 18K",
+        issued_on=dt.date(2026, 1, 5),
+        valid_until=dt.date(2027, 1, 5),
+    )
+    return cid

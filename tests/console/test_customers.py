@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import uuid
 from typing import Any
@@ -11,43 +10,22 @@ import pytest
 from django.test import Client
 
 from pledge.audit.models import AuditEvent
-from pledge.vault import services
 from pledge.vault.access import Actor
-from tests.console.staffing import login_staff, make_staff
-
-NAME = "Nguyễn Thị Hồng Nhung"
-EMAIL = "hong.nhung@example.vn"
-PHONE = "0912 345 678"
-PHONE_E164 = "+84912345678"
-ADDRESS = "12 Lý Thái Tổ, Hà Nội"
-GUARANTEE = "LM-2026-000123"
+from tests.console.staffing import (
+    ADDRESS,
+    EMAIL,
+    GUARANTEE,
+    NAME,
+    PHONE_E164,
+    login_staff,
+    make_staff,
+    seed_customer,
+)
 
 
 @pytest.fixture
 def customer_id(leman: Any, shop_api: Actor) -> uuid.UUID:
-    cid = services.collect_customer(
-        actor=shop_api,
-        purpose="order_fulfilment",
-        fields={"full_name": NAME, "email": EMAIL, "phone": PHONE, "address": ADDRESS},
-    )
-    services.place_order(
-        actor=shop_api,
-        purpose="order_fulfilment",
-        customer_id=cid,
-        number="LM-ORDER-1",
-        items=[{"sku": "RG-18K-01", "name": "Nhẫn vàng 18K", "quantity": 1}],
-        total="5200000",
-    )
-    services.issue_guarantee(
-        actor=shop_api,
-        purpose="guarantee",
-        customer_id=cid,
-        number=GUARANTEE,
-        product="Nhẫn vàng 18K",
-        issued_on=dt.date(2026, 1, 5),
-        valid_until=dt.date(2027, 1, 5),
-    )
-    return cid
+    return seed_customer(shop_api)
 
 
 def as_role(client: Client, role: str) -> Any:
