@@ -73,6 +73,9 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "pledge.accounts",
     "pledge.console",
+    "pledge.notify",
+    "pledge.portal",
+    "pledge.demoshop",
 ]
 
 MIDDLEWARE = [
@@ -219,6 +222,26 @@ EMAIL_TIMEOUT = envint("PLEDGE_EMAIL_TIMEOUT", 30, minimum=1)
 
 # The shop this instance serves (its `shop:` key); empty means the shop published last.
 PLEDGE_SHOP = env("PLEDGE_SHOP", "")
+# The address customers reach Pledge at (https://privacy.shop.example), for links in emails sent
+# by the worker, where there is no request to take it from.
+PLEDGE_PUBLIC_URL = env("PLEDGE_PUBLIC_URL", "").rstrip("/")
+
+# The outbox (notify/): SMTP through our backend, which commits "handed over" before the final
+# "." of DATA so that a crash never sends a message twice (docs/notify.md).
+EMAIL_BACKEND = env("PLEDGE_EMAIL_BACKEND", "pledge.notify.backends.SMTPBackend")
+PLEDGE_OUTBOX_MAX_ATTEMPTS = envint("PLEDGE_OUTBOX_MAX_ATTEMPTS", 10, minimum=1)
+PLEDGE_OUTBOX_RETRY_SECONDS = envint("PLEDGE_OUTBOX_RETRY_SECONDS", 30, minimum=1)
+PLEDGE_OUTBOX_LEASE_SECONDS = envint("PLEDGE_OUTBOX_LEASE_SECONDS", 300, minimum=5)
+PLEDGE_WORKER_INTERVAL_SECONDS = envint("PLEDGE_WORKER_INTERVAL_SECONDS", 5, minimum=1)
+
+# Customer accounts of the privacy center (/me/).
+PLEDGE_CUSTOMER_SESSION_SECONDS = envint("PLEDGE_CUSTOMER_SESSION_SECONDS", 14 * 86400, minimum=300)
+PLEDGE_VERIFY_EMAIL_SECONDS = envint("PLEDGE_VERIFY_EMAIL_SECONDS", 72 * 3600, minimum=300)
+
+# The cookie banner (P07): origins of the shop's site allowed to post choices (the policy's
+# controller website is always allowed), and how long a choice lasts before the banner asks again.
+PLEDGE_BANNER_ORIGINS = envlist("PLEDGE_BANNER_ORIGINS", [])
+PLEDGE_COOKIE_CONSENT_DAYS = envint("PLEDGE_COOKIE_CONSENT_DAYS", 365, minimum=1)
 
 LOGGING: dict[str, Any] = {
     "version": 1,

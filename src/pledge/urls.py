@@ -8,4 +8,9 @@ urlpatterns = [
     path("privacy/", include("pledge.policy.urls")),
     path("api/v1/", api.urls),
     path("console/", include("pledge.console.urls")),
+    path("me/", include("pledge.portal.urls")),
+    path("consent/", include("pledge.consent.urls")),
+    path("demo-shop/", include("pledge.demoshop.urls")),
+    # Django's set_language view: the language switch of the privacy center and policy page.
+    path("i18n/", include("django.conf.urls.i18n")),
 ]

@@ -77,3 +77,68 @@ class ThrottleLock(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} lock {self.key[:8]}… until {self.until:%Y-%m-%d %H:%M:%S}"
+
+
+# ── Customer accounts (privacy center, issue 5) ───────────────────────────────────────────────
+
+
+class CustomerAccount(models.Model):
+    """A customer's sign-in to the privacy center (P16, P18).
+
+    Holds no plaintext personal data: the login email lives in the vault, encrypted under the
+    customer's data key on the customer's `account` record and found by its blind index
+    (`pledge.vault.accounts`). The password is an Argon2id hash.
+    """
+
+    id = models.UUIDField(primary_key=True)
+    customer = models.OneToOneField(
+        "vault.Customer", on_delete=models.CASCADE, related_name="account"
+    )
+    password = models.CharField(max_length=128)
+    language = models.CharField(max_length=8, default="vi")
+    created_at = models.DateTimeField()
+    verified_at = models.DateTimeField(null=True, blank=True)
+    password_changed_at = models.DateTimeField(null=True, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"customer account {self.id}"
+
+
+class CustomerSession(models.Model):
+    """One signed-in privacy-center session (list and revoke, P16)."""
+
+    account = models.ForeignKey(CustomerAccount, on_delete=models.CASCADE, related_name="sessions")
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    client_network = models.CharField(max_length=64, blank=True)
+    # "Firefox on Android": the browser family only, never the user-agent string.
+    device_label = models.CharField(max_length=80, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+
+    def __str__(self) -> str:
+        return f"session of customer account {self.account_id}"
+
+
+class CustomerDevice(models.Model):
+    """A browser this account signed in from before: a new one triggers a notice (P16).
+
+    `device` is an HMAC of the random id in the signed `pledge_device` cookie.
+    """
+
+    account = models.ForeignKey(CustomerAccount, on_delete=models.CASCADE, related_name="devices")
+    device = models.CharField(max_length=64)
+    label = models.CharField(max_length=80, blank=True)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "device"], name="customer_device_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"device of customer account {self.account_id}"

@@ -34,12 +34,28 @@ class EventType(StrEnum):
     IMPORT_COMPLETED = "vault:import_completed"
     BREAK_GLASS = "vault:break_glass"
     BREAK_GLASS_ACKNOWLEDGED = "vault:break_glass_acknowledged"
+    CUSTOMER_RECTIFIED = "vault:rectified"
+    ACCOUNT_EMAIL_READ = "vault:account_email_read"
     # keys (vault/keyring.py)
     MASTER_KEY_ROTATED = "keys:master_rotated"
     DATA_KEYS_REWRAPPED = "keys:data_keys_rewrapped"
-    # consent (P04; the full ledger is the consent app's)
+    # consent ledger (P04, P07, P19, P24)
     CONSENT_GIVEN = "consent:given"
     CONSENT_WITHDRAWN = "consent:withdrawn"
+    CONSENT_EXPIRED = "consent:expired"
+    COOKIE_CHOICE = "consent:cookie_choice"
+    POLICY_ACCEPTED = "consent:policy_accepted"
+    # customer accounts of the privacy center (P16, P18)
+    CUSTOMER_REGISTERED = "customer:registered"
+    CUSTOMER_EMAIL_VERIFIED = "customer:email_verified"
+    CUSTOMER_LOGIN_SUCCEEDED = "customer:login_succeeded"
+    CUSTOMER_LOGIN_FAILED = "customer:login_failed"
+    CUSTOMER_LOCKED_OUT = "customer:locked_out"
+    CUSTOMER_LOGGED_OUT = "customer:logged_out"
+    CUSTOMER_NEW_DEVICE = "customer:new_device"
+    CUSTOMER_SESSION_REVOKED = "customer:session_revoked"
+    CUSTOMER_PASSWORD_RESET_REQUESTED = "customer:password_reset_requested"  # noqa: S105 - a name
+    CUSTOMER_PASSWORD_CHANGED = "customer:password_changed"  # noqa: S105 - a name
     # api keys of the shop's backend
     API_KEY_CREATED = "api:key_created"
     API_KEY_REVOKED = "api:key_revoked"

@@ -1,4 +1,8 @@
-"""Giving and withdrawing consent (P04: withdrawal is as easy as giving)."""
+"""State changes of the consent ledger (P04: withdrawal is as easy as giving).
+
+Every change appends a `ConsentEvent`, updates the derived `ConsentState` and writes an audit
+event, in one transaction. (Issue 5 skeleton: the helper that owns consent/ grows this module.)
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from django.utils import timezone
 
 from pledge.audit.events import EventType
 from pledge.audit.services import record_event
-from pledge.consent.models import Consent
+from pledge.consent.models import ConsentEvent, ConsentState
 
 
 @transaction.atomic
@@ -17,16 +21,30 @@ def give_consent(
     *,
     customer_id: uuid.UUID,
     purpose: str,
-    policy_version: str,
     method: str,
     actor: str,
-) -> Consent:
-    consent = Consent.objects.create(
+    channel: str = "api",
+    language: str = "vi",
+    policy_version: str = "",
+    data_types: list[str] | None = None,
+) -> ConsentEvent:
+    now = timezone.now()
+    event = ConsentEvent.objects.create(
         customer_id=customer_id,
         purpose=purpose,
+        action=ConsentEvent.Action.GIVEN,
         policy_version=policy_version,
         method=method,
-        given_at=timezone.now(),
+        channel=channel,
+        language=language,
+        data_types=data_types or [],
+        at=now,
+        actor=actor,
+    )
+    ConsentState.objects.update_or_create(
+        customer_id=customer_id,
+        purpose=purpose,
+        defaults={"live": True, "event": event, "updated_at": now},
     )
     record_event(
         EventType.CONSENT_GIVEN,
@@ -35,22 +53,8 @@ def give_consent(
         purpose=purpose,
         details={"method": method, "policy_version": policy_version},
     )
-    return consent
-
-
-@transaction.atomic
-def withdraw_consent(*, customer_id: uuid.UUID, purpose: str, actor: str) -> int:
-    count = Consent.objects.filter(
-        customer_id=customer_id, purpose=purpose, withdrawn_at__isnull=True
-    ).update(withdrawn_at=timezone.now())
-    if count:
-        record_event(
-            EventType.CONSENT_WITHDRAWN, actor=actor, customer_id=customer_id, purpose=purpose
-        )
-    return count
+    return event
 
 
 def has_live_consent(customer_id: uuid.UUID, purpose: str) -> bool:
-    return Consent.objects.filter(
-        customer_id=customer_id, purpose=purpose, withdrawn_at__isnull=True
-    ).exists()
+    return ConsentState.objects.filter(customer_id=customer_id, purpose=purpose, live=True).exists()

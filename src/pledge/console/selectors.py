@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from pledge.audit.events import EventType, Outcome
 from pledge.audit.models import AuditEvent
-from pledge.consent.models import Consent
+from pledge.consent.models import ConsentState
 from pledge.policy.enforcement import EnforcedPolicy
 from pledge.vault.models import Customer
 
@@ -130,7 +130,7 @@ def consent_rates(enforced: EnforcedPolicy) -> list[ConsentRate]:
         return []
     customers = Customer.objects.count()
     live = dict(
-        Consent.objects.filter(purpose__in=purposes, withdrawn_at=None)
+        ConsentState.objects.filter(purpose__in=purposes, live=True, customer_id__isnull=False)
         .values_list("purpose")
         .annotate(n=Count("customer_id", distinct=True))
         .values_list("purpose", "n")

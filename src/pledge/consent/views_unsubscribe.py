@@ -1,0 +1,8 @@
+"""Placeholder until the issue-5 helper that owns this module writes it."""
+
+from django.http import Http404, HttpRequest, HttpResponse
+
+
+
+def unsubscribe(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    raise Http404

@@ -1,0 +1,14 @@
+"""The background jobs `pledge worker` runs, in this order, every PLEDGE_WORKER_INTERVAL_SECONDS.
+
+Each is a dotted path to `job(now: datetime) -> int` (how much it did). Every job must be safe
+with several workers running at once and after a crash in the middle (ARCHITECTURE.md, jobs).
+"""
+
+JOBS: list[str] = [
+    # deliver due outbox messages, with retries and back-off (notify/)
+    "pledge.notify.delivery.deliver_due",
+    # cookie choices older than PLEDGE_COOKIE_CONSENT_DAYS expire (consent/)
+    "pledge.consent.services.expire_due",
+    # unverified customer accounts older than PLEDGE_VERIFY_EMAIL_SECONDS are removed (accounts/)
+    "pledge.accounts.customers.purge_unverified",
+]

@@ -1,0 +1,34 @@
+"""The customer privacy center, /me/ (P04, P16, P18, P24). views_auth: registration, sign-in,
+password reset, sessions; views_center: everything behind the sign-in."""
+
+from django.urls import path
+
+from pledge.portal import views_auth, views_center
+
+app_name = "portal"
+
+urlpatterns = [
+    # account (views_auth)
+    path("register/", views_auth.register, name="register"),
+    path("verify/<str:token>/", views_auth.verify_email, name="verify"),
+    path("login/", views_auth.login, name="login"),
+    path("logout/", views_auth.logout, name="logout"),
+    path("password-reset/", views_auth.password_reset, name="password_reset"),
+    path(
+        "password-reset/<str:token>/",
+        views_auth.password_reset_confirm,
+        name="password_reset_confirm",
+    ),
+    path("sessions/", views_auth.sessions, name="sessions"),
+    path("sessions/<int:session_id>/revoke/", views_auth.revoke_session, name="revoke_session"),
+    # the privacy center (views_center)
+    path("", views_center.home, name="home"),
+    path("data/", views_center.my_data, name="data"),
+    path("data/edit/", views_center.edit_data, name="edit_data"),
+    path("consents/", views_center.consents, name="consents"),
+    path("consents/<str:purpose>/", views_center.set_consent, name="set_consent"),
+    path("receipts/<uuid:receipt_id>/", views_center.receipt, name="receipt"),
+    path("marketing/", views_center.marketing, name="marketing"),
+    path("access-log/", views_center.access_log, name="access_log"),
+    path("policy/", views_center.policy_versions, name="policy"),
+]
