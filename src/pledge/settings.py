@@ -243,6 +243,9 @@ PLEDGE_VERIFY_EMAIL_SECONDS = envint("PLEDGE_VERIFY_EMAIL_SECONDS", 72 * 3600, m
 PLEDGE_BANNER_ORIGINS = envlist("PLEDGE_BANNER_ORIGINS", [])
 PLEDGE_COOKIE_CONSENT_DAYS = envint("PLEDGE_COOKIE_CONSENT_DAYS", 365, minimum=1)
 
+# The demo storefront's API key (/demo-shop/); `pledge demo` keeps one in var/demo-shop.key.
+PLEDGE_DEMO_SHOP_KEY = envsecret("PLEDGE_DEMO_SHOP_KEY") or ""
+
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -11,7 +11,10 @@ from django.test.utils import override_settings
 
 from pledge.accounts.demo import seed_demo_staff
 from pledge.accounts.services import StaffError
-from pledge.policy.enforcement import NoPolicyInForce, clear_policy_cache
+from pledge.api.services import ApiKeyError
+from pledge.demoshop.keys import KeyUnsafe, ensure_storefront_key
+from pledge.demoshop.storefront import key_purposes
+from pledge.policy.enforcement import NoPolicyInForce, clear_policy_cache, enforced_policy
 from pledge.policy.loader import PolicyInvalid, load_policy, preset_names
 from pledge.policy.models import PolicyVersion
 from pledge.policy.services import publish_policy
@@ -58,9 +61,11 @@ class Command(BaseCommand):
             self.stdout.write(f"{preset} version {existing.version!r} already published")
         self._seed(loaded.policy.shop, options["customers"])
         self._seed_staff(loaded.policy.shop)
+        self._storefront_key(loaded.policy.shop)
         base = f"http://{options['addr']}:{options['port']}"
         self.stdout.write("")
         self.stdout.write(f"Pledge demo shop: {loaded.policy.name}")
+        self.stdout.write(f"  demo storefront:     {base}/demo-shop/")
         self.stdout.write(f"  privacy policy (vi): {base}/privacy/?lang=vi")
         self.stdout.write(f"  privacy policy (en): {base}/privacy/?lang=en")
         self.stdout.write(f"  REST API docs:       {base}/api/v1/docs")
@@ -107,6 +112,27 @@ class Command(BaseCommand):
             self.stdout.write(f"created {created} demo customers with orders")
         else:
             self.stdout.write("no demo customers: the policy declares no purpose to collect them")
+
+    def _storefront_key(self, shop: str) -> None:
+        """The demo storefront's API key (/demo-shop/ sends its checkout through the API)."""
+        with override_settings(PLEDGE_SHOP=shop):
+            clear_policy_cache()
+            try:
+                policy = enforced_policy().policy
+                key = ensure_storefront_key(actor="system:demo", purposes=key_purposes(policy))
+            except (NoPolicyInForce, ApiKeyError, KeyUnsafe) as exc:
+                self.stderr.write(f"no API key for the demo storefront: {exc}")
+                return
+            finally:
+                clear_policy_cache()
+        if key.created:
+            # The secret goes to the file only: never printed, never logged.
+            self.stdout.write(
+                f"created the demo storefront's API key {key.name} ({key.prefix}) for "
+                f"{', '.join(key.purposes)}, saved in {key.path} (mode 0600)"
+            )
+        else:
+            self.stdout.write(f"the demo storefront uses its API key {key.name} ({key.prefix})")
 
     def _seed_staff(self, shop: str) -> None:
         """One staff account per policy role, its credentials printed: DEMO ONLY."""
