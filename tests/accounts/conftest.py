@@ -3,7 +3,7 @@ services, sign-in through the real pages, and a real SMTP server (aiosmtpd) on a
 
     owner = make_staff("owner")
     client = signed_in(owner)                       # both steps, through the pages
-    with mailbox.expect(1): client.post(...)        # waits for the message at the SMTP server
+    client.post(...); deliver_outbox()              # then mailbox.wait_for(1) at the SMTP server
 """
 
 from __future__ import annotations
@@ -134,6 +134,7 @@ def owner(leman: Any) -> Staff:
 
 @pytest.fixture
 def committed(django_capture_on_commit_callbacks: Any) -> Callable[[], Any]:
-    """`with committed(): client.post(...)`: run what the request left for after commit (the
-    email delivery), as a real commit would; tests run inside a transaction that never commits."""
+    """`with committed(): client.post(...)`: run what the request left for after commit, as a
+    real commit would; tests run inside a transaction that never commits. (Emails do not need
+    it: they wait in the outbox until `tests.smtp.deliver_outbox()`.)"""
     return lambda: django_capture_on_commit_callbacks(execute=True)

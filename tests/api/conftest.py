@@ -21,7 +21,7 @@ from django.test import Client
 
 from pledge.api.services import create_api_key
 from pledge.audit.models import AuditEvent
-from pledge.consent.models import Consent
+from pledge.consent.models import ConsentEvent, ConsentState
 from pledge.vault import services
 from pledge.vault.access import Actor
 from pledge.vault.documents import store_id_document
@@ -207,7 +207,8 @@ def db_state() -> dict[str, Any]:
         "indexes": BlindIndex.objects.count(),
         "orders": Order.objects.count(),
         "guarantees": GuaranteeCard.objects.count(),
-        "consents": Consent.objects.count(),
+        "consent_events": ConsentEvent.objects.count(),
+        "consent_states": ConsentState.objects.count(),
         "payments": Payment.objects.count(),
         "cards": PaymentMethod.objects.count(),
         "id_documents": IdDocument.objects.count(),

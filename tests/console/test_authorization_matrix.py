@@ -111,7 +111,6 @@ def world(leman: Any, shop_api: Actor, settings: Any) -> dict[str, Any]:
         give_consent(
             customer_id=customer_id,
             purpose=purpose,
-            policy_version=leman.version,
             method="checkbox",
             actor=f"customer:{customer_id}",
         )

@@ -17,7 +17,7 @@ from django.utils import timezone
 from pledge.audit.events import EventType, Outcome
 from pledge.audit.models import AuditEvent
 from pledge.audit.services import record_event
-from pledge.consent.models import Consent
+from pledge.consent.models import ConsentState
 from pledge.consent.services import give_consent, withdraw_consent
 from pledge.console import charts, selectors
 from pledge.vault import breakglass, services
@@ -66,22 +66,16 @@ def test_the_page_is_translated(client: Client, leman: Any) -> None:
 def test_consent_rates_match_the_database(client: Client, leman: Any, shop_api: Actor) -> None:
     ids = new_customers(shop_api, 5)
     for cid in ids[:3]:
-        give_consent(
-            customer_id=cid, purpose="customer_database", policy_version="1", method="t", actor="t"
-        )
+        give_consent(customer_id=cid, purpose="customer_database", method="t", actor="t")
     # Two consents of one customer count once; a withdrawn one does not count.
-    give_consent(
-        customer_id=ids[0], purpose="customer_database", policy_version="1", method="t", actor="t"
-    )
-    withdraw_consent(customer_id=ids[2], purpose="customer_database", actor="t")
-    give_consent(
-        customer_id=ids[4], purpose="service_notices", policy_version="1", method="t", actor="t"
-    )
+    give_consent(customer_id=ids[0], purpose="customer_database", method="t", actor="t")
+    withdraw_consent(customer_id=ids[2], purpose="customer_database", method="t", actor="t")
+    give_consent(customer_id=ids[4], purpose="service_notices", method="t", actor="t")
     html = dashboard(client)
     consent_purposes = [p.key for p in leman.policy.purposes if p.basis == "consent"]
     for purpose in consent_purposes:
         live = (
-            Consent.objects.filter(purpose=purpose, withdrawn_at=None)
+            ConsentState.objects.filter(purpose=purpose, live=True)
             .values("customer_id")
             .distinct()
             .count()

@@ -9,7 +9,7 @@ from django.core.management import call_command
 
 from pledge.audit.models import AuditEvent
 from pledge.audit.verify import verify_chain
-from pledge.consent.models import Consent
+from pledge.consent.models import ConsentEvent, ConsentState
 from pledge.vault import services
 from pledge.vault.demo_data import SyntheticCustomers, ascii_slug, seed_demo_customers
 from pledge.vault.models import Customer, EncryptedValue, GuaranteeCard, Order
@@ -24,7 +24,10 @@ def test_it_seeds_customers_with_orders_readable_through_the_services(
     assert customers.count() == 20
     assert Order.objects.count() > 0
     assert GuaranteeCard.objects.count() == Order.objects.count()  # preset B has P03 cards
-    assert Consent.objects.filter(purpose__in=["customer_database", "service_notices"]).exists()
+    consents = ConsentEvent.objects.filter(purpose__in=["customer_database", "service_notices"])
+    assert consents.exists()
+    assert {(e.method, e.channel, e.action) for e in consents} == {("demo", "system", "given")}
+    assert ConsentState.objects.filter(live=True).count() == consents.count()
     with_orders = Order.objects.values_list("customer_id", flat=True).first()
     assert with_orders is not None
     view = services.read_customer(

@@ -16,7 +16,8 @@ from django.db.models import Field
 
 from pledge.audit.models import AuditEvent
 from pledge.audit.verify import verify_chain
-from pledge.consent.models import Consent
+from pledge.consent.models import ConsentEvent, ConsentState
+from pledge.consent.services import has_live_consent, rebuild_state
 from pledge.vault import importer, services
 from pledge.vault.access import Actor
 from pledge.vault.models import BlindIndex, Customer, DataKey, EncryptedValue
@@ -309,10 +310,27 @@ def test_a_purpose_based_on_consent_records_each_consent(
     result = run_import(path, "--consent-method", "paper_form", purpose="customer_database")
     assert result.code == 0, result.err
     customer_id = by_ref("c-1")
-    consent = Consent.objects.get(customer_id=customer_id)
-    assert (consent.purpose, consent.method) == ("customer_database", "paper_form")
+    consent = ConsentEvent.objects.select_related("notice").get(customer_id=customer_id)
+    assert (consent.purpose, consent.method, consent.channel, consent.action) == (
+        "customer_database",
+        "paper_form",
+        "import",
+        "given",
+    )
+    assert (consent.policy_version, consent.policy_hash) == (leman.version, leman.content_hash)
+    assert consent.language == "vi" and "email" in consent.data_types
+    assert consent.notice is not None and "Quản lý cơ sở dữ liệu khách hàng" in consent.notice.text
+    state = ConsentState.objects.get(customer_id=customer_id)
+    assert (state.purpose, state.live, state.event_id) == ("customer_database", True, consent.pk)
+    assert has_live_consent(customer_id, "customer_database")
     given = AuditEvent.objects.get(type="consent:given", customer_id=customer_id)
     assert '"method":"paper_form"' in given.details
+    assert str(consent.receipt_id) in given.details
+    # The bulk-written state is the one the ledger derives.
+    before = set(ConsentState.objects.values_list("customer_id", "purpose", "live", "event_id"))
+    assert rebuild_state() == 1
+    after = set(ConsentState.objects.values_list("customer_id", "purpose", "live", "event_id"))
+    assert before == after
     view = services.read_customer(
         actor=staff("owner"), purpose="customer_database", customer_id=customer_id
     )
@@ -338,7 +356,8 @@ def test_the_insert_columns_cover_every_column_of_the_models() -> None:
         (DataKey, importer.DATA_KEY_COLUMNS),
         (EncryptedValue, importer.VALUE_COLUMNS),
         (BlindIndex, importer.INDEX_COLUMNS),
-        (Consent, importer.CONSENT_COLUMNS),
+        (ConsentEvent, importer.CONSENT_EVENT_COLUMNS),
+        (ConsentState, importer.CONSENT_STATE_COLUMNS),
     ]:
         fields = {
             f.name

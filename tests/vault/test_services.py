@@ -122,7 +122,9 @@ def test_p04_consent_purpose_needs_a_live_consent(leman: Any, shop_api: Actor, s
         actor=staff("owner"), purpose="customer_database", customer_id=cid
     )
     assert "address" in view.fields
-    withdraw_consent(customer_id=cid, purpose="customer_database", actor="customer:x")
+    withdraw_consent(
+        customer_id=cid, purpose="customer_database", method="button", actor="customer:x"
+    )
     with pytest.raises(ConsentRequired):
         services.read_customer(actor=staff("owner"), purpose="customer_database", customer_id=cid)
 

@@ -1,27 +1,22 @@
 """The emails staff receive: the invitation to set up an account and the password-reset link, in
-the staff member's language (vi or en), sent through Django's email backend (SMTP by default).
+the staff member's language (vi or en), through the outbox (`pledge.notify`).
 
-Messages are rendered inside the service's transaction and handed to the mail server only after it
-commits. Delivery runs in a thread of its own: the answer to "reset my password" must take as long
-for an email without an account as for one with an account, so the SMTP round trip cannot be part
-of it. (The outbox of issue 5 replaces this thread with a queued, retried delivery.)
+Each is queued inside the service's transaction and leaves only after it commits, sent by
+`pledge worker` with retries. The answer to "reset my password" no longer waits for a mail server
+at all: with an account the request writes one more (sealed) row than without, and the SMTP round
+trip, which once had to run in a thread of its own to keep both answers alike, happens later in
+the worker.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
+import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.mail import EmailMessage, get_connection
-from django.db import transaction
-from django.template.loader import render_to_string
-from django.utils import translation
 
-log = logging.getLogger(__name__)
-DEFAULT_TIMEOUT = 30  # seconds, when EMAIL_TIMEOUT is not set
+from pledge.notify.services import enqueue
 
 
 @dataclass(frozen=True)
@@ -31,19 +26,15 @@ class StaffEmail:
     language: str
     context: dict[str, object]
 
-    def render(self) -> EmailMessage:
-        with translation.override(self.language):
-            subject = render_to_string(
-                f"accounts/email/{self.template}_subject.txt", self.context
-            ).strip()
-            body = render_to_string(f"accounts/email/{self.template}_body.txt", self.context)
-        return EmailMessage(
-            subject=" ".join(subject.split()),
-            body=body,
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            to=[self.to],
-            headers={"Auto-Submitted": "auto-generated", "Content-Language": self.language},
-        )
+    def __repr__(self) -> str:  # never print the address or the link
+        return f"StaffEmail({self.template!r})"
+
+    def idempotency_key(self) -> str:
+        """One message per request the service accepted. Two requests in the same second can
+        carry the same link (reset tokens count seconds), and each still gets its email, so the
+        key is random rather than derived from the link (which must not sit in a plain column
+        anyway: it is a secret)."""
+        return f"staff:{self.template}:{uuid.uuid4()}"
 
 
 def email_language(user: User) -> str:
@@ -53,21 +44,11 @@ def email_language(user: User) -> str:
 
 
 def send_after_commit(email: StaffEmail) -> None:
-    message = email.render()
-    transaction.on_commit(lambda: _deliver_in_background(message, email.template))
-
-
-def _deliver_in_background(message: EmailMessage, template: str) -> None:
-    threading.Thread(
-        target=_deliver, args=(message, template), name=f"pledge-mail-{template}"
-    ).start()
-
-
-def _deliver(message: EmailMessage, template: str) -> None:
-    try:
-        # A timeout always: a mail server that never answers must not keep this thread (and the
-        # process's shutdown, which waits for it) forever.
-        message.connection = get_connection(timeout=settings.EMAIL_TIMEOUT or DEFAULT_TIMEOUT)
-        message.send(fail_silently=False)
-    except Exception:  # any SMTP or network failure: logged, never the address or the link
-        log.exception("could not send the %s email; check PLEDGE_EMAIL_HOST", template)
+    """Queue the email in the caller's transaction: it is sent only if that transaction commits."""
+    enqueue(
+        to=email.to,
+        template=f"accounts/email/{email.template}",
+        language=email.language,
+        context=email.context,
+        idempotency_key=email.idempotency_key(),
+    )

@@ -30,6 +30,15 @@ class Scope(StrEnum):
     # lock anybody out, and failing to sign in must not stop a reset.
     RESET_ACCOUNT = "reset_account"
     RESET_ADDRESS = "reset_address"
+    # Customer accounts of the privacy center (accounts/customers.py) are counted apart from staff:
+    # a lockout of one never touches the other. (Values fit ThrottleLock.scope, 16 characters.)
+    CUSTOMER_ACCOUNT = "cust_account"
+    CUSTOMER_ADDRESS = "cust_address"
+    # Requests that make Pledge email an address (password reset, and registration, which emails
+    # a verification link or an "account exists" notice): counted so that nobody can use the
+    # privacy center to flood someone's mailbox.
+    CUSTOMER_RESET_ACCOUNT = "cust_reset_acct"
+    CUSTOMER_RESET_ADDRESS = "cust_reset_addr"
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,7 @@ def collect_customer(request: HttpRequest, body: CustomerIn) -> Status[Created]:
         fields=body.fields,
         external_ref=body.external_ref,
         consent_method=body.consent.method if body.consent else None,
+        consent_notice=body.consent.notice if body.consent else None,
         **extra,
     )
     return Status(201, Created(id=customer_id))
@@ -135,6 +136,7 @@ def update_customer(
         customer_id=customer_id,
         fields=body.fields,
         consent_method=body.consent.method if body.consent else None,
+        consent_notice=body.consent.notice if body.consent else None,
     )
     return Status(204, None)
 

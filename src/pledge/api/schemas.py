@@ -55,6 +55,13 @@ class ConsentIn(Body):
     method: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")] = Field(
         description="how consent was given: checkbox, web_form, in_store…", examples=["checkbox"]
     )
+    notice: Annotated[str, StringConstraints(min_length=1, max_length=20_000)] | None = Field(
+        None,
+        description=(
+            "the exact text the customer was shown, kept in the consent ledger (LAW.md, "
+            "Consent); by default the purpose's notice generated from the policy in force"
+        ),
+    )
 
 
 class CustomerIn(Body):

@@ -48,6 +48,7 @@ class EventType(StrEnum):
     # customer accounts of the privacy center (P16, P18)
     CUSTOMER_REGISTERED = "customer:registered"
     CUSTOMER_EMAIL_VERIFIED = "customer:email_verified"
+    CUSTOMER_UNVERIFIED_PURGED = "customer:unverified_purged"
     CUSTOMER_LOGIN_SUCCEEDED = "customer:login_succeeded"
     CUSTOMER_LOGIN_FAILED = "customer:login_failed"
     CUSTOMER_LOCKED_OUT = "customer:locked_out"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
+from pledge.audit.events import EventType, Outcome
 from pledge.audit.models import AuditEvent
 
 PAGE_SIZE = 50
@@ -137,3 +138,96 @@ def events_for_export(f: AuditFilter, *, up_to_seq: int | None = None) -> Iterat
     if up_to_seq is not None:
         events = events.filter(seq__lte=up_to_seq)
     return events.order_by("seq").iterator(chunk_size=EXPORT_CHUNK)
+
+
+# -- the customer's own "who looked at my data" (privacy center, P09, P18) --------------------
+
+# Events that read or changed a customer's personal data. Refusals read nothing and are left
+# out; key operations, imports and acknowledgements touch no one customer's data.
+PERSONAL_DATA_EVENTS: frozenset[str] = frozenset(
+    {
+        EventType.CUSTOMER_CREATED,
+        EventType.CUSTOMER_UPDATED,
+        EventType.CUSTOMER_READ,
+        EventType.CUSTOMER_LOOKUP,
+        EventType.ORDER_PLACED,
+        EventType.ORDERS_READ,
+        EventType.INVOICE_ISSUED,
+        EventType.INVOICES_READ,
+        EventType.GUARANTEE_ISSUED,
+        EventType.GUARANTEE_LOOKUP,
+        EventType.PAYMENT_AUTHORIZED,
+        EventType.PAYMENT_DECLINED,
+        EventType.PAYMENTS_READ,
+        EventType.ID_DOCUMENT_STORED,
+        EventType.ID_DOCUMENT_READ,
+        EventType.ID_DOCUMENT_DELETED,
+        EventType.STAFF_NOTE_ADDED,
+        EventType.STAFF_NOTES_READ,
+        EventType.BREAK_GLASS,
+        EventType.CUSTOMER_RECTIFIED,
+        EventType.ACCOUNT_EMAIL_READ,
+    }
+)
+ACCESS_LOG_PAGE_SIZE = 25
+ACCESS_LOG_MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class AccessLogEntry:
+    """One access, as the customer may see it: no actor id, only its kind and role."""
+
+    seq: int
+    at: dt.datetime
+    type: str
+    actor_kind: str  # staff, api, customer, system
+    actor_role: str  # a policy role key (staff), else ""
+    purpose: str
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AccessLogPage:
+    entries: list[AccessLogEntry]
+    page: int
+    has_previous: bool
+    has_next: bool
+
+
+def customer_access_log(
+    customer_id: uuid.UUID, *, page: int = 1, per_page: int = ACCESS_LOG_PAGE_SIZE
+) -> AccessLogPage:
+    """The reads and changes of one customer's personal data, newest first, `per_page` a page.
+
+    Uses the `(customer_id, at)` index: the rows of one customer only, walked from the newest.
+    OFFSET paging is fine here (unlike the staff viewer above): one customer's events are few,
+    and a customer reads the first pages. The actor's id is never returned (P09: the customer
+    learns which role looked, for which purpose, never which staff member).
+    """
+    page = max(1, int(page))
+    per_page = min(max(1, int(per_page)), ACCESS_LOG_MAX_PAGE_SIZE)
+    start = (page - 1) * per_page
+    rows = list(
+        AuditEvent.objects.filter(
+            customer_id=customer_id, type__in=PERSONAL_DATA_EVENTS, outcome=Outcome.OK
+        )
+        .order_by("-at", "-seq")
+        .values_list("seq", "at", "type", "actor", "actor_role", "purpose", "fields")[
+            start : start + per_page + 1
+        ]
+    )
+    entries = [
+        AccessLogEntry(
+            seq=seq,
+            at=at,
+            type=type_,
+            actor_kind=actor.partition(":")[0],
+            actor_role=role if actor.startswith("staff:") else "",
+            purpose=purpose,
+            fields=tuple(f for f in fields.split(",") if f),
+        )
+        for seq, at, type_, actor, role, purpose, fields in rows[:per_page]
+    ]
+    return AccessLogPage(
+        entries=entries, page=page, has_previous=page > 1, has_next=len(rows) > per_page
+    )

@@ -13,8 +13,23 @@ random id kept in the banner's consent cookie.
 from __future__ import annotations
 
 import uuid
+from typing import Any, NoReturn
 
 from django.db import models
+
+
+class LedgerIsAppendOnly(Exception):
+    """A consent event was about to be changed or deleted: the ledger only grows (P04: provable)."""
+
+
+class AppendOnlyQuerySet(models.QuerySet["ConsentEvent"]):
+    """Bulk changes are refused like single ones, so no code path rewrites history."""
+
+    def update(self, **kwargs: Any) -> NoReturn:
+        raise LedgerIsAppendOnly("consent events are never updated; append a new event instead")
+
+    def delete(self) -> NoReturn:
+        raise LedgerIsAppendOnly("consent events are never deleted; append a new event instead")
 
 
 class ConsentNotice(models.Model):
@@ -39,7 +54,8 @@ class ConsentEvent(models.Model):
     # Also the Kantara consent receipt's consentReceiptID.
     receipt_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
     customer_id = models.UUIDField(null=True, blank=True)
-    visitor = models.CharField(max_length=64, null=True, blank=True)  # HMAC of the visitor id
+    # HMAC of the visitor id; NULL (not "") for a customer, as the constraints below expect.
+    visitor = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     purpose = models.CharField(max_length=80)  # a policy purpose key or "cookies:<category>"
     action = models.CharField(max_length=16, choices=Action.choices)
     notice = models.ForeignKey(
@@ -56,6 +72,8 @@ class ConsentEvent(models.Model):
     data_types = models.JSONField(default=list)  # the field keys the purpose covers
     at = models.DateTimeField()
     actor = models.CharField(max_length=120)  # an audit actor label
+
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         indexes = [
@@ -75,12 +93,27 @@ class ConsentEvent(models.Model):
     def __str__(self) -> str:
         return f"consent {self.action} {self.purpose} at {self.at:%Y-%m-%d %H:%M}"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise LedgerIsAppendOnly("consent events are never updated; append a new event instead")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise LedgerIsAppendOnly("consent events are never deleted; append a new event instead")
+
+    @property
+    def subject(self) -> str:
+        """Who the event is about, as receipts and audit events name them."""
+        if self.customer_id is not None:
+            return f"customer:{self.customer_id}"
+        return f"visitor:{(self.visitor or '')[:12]}"
+
 
 class ConsentState(models.Model):
     """The latest event per subject and purpose: derived, never the source of truth."""
 
     customer_id = models.UUIDField(null=True, blank=True)
-    visitor = models.CharField(max_length=64, null=True, blank=True)
+    visitor = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     purpose = models.CharField(max_length=80)
     live = models.BooleanField()
     event = models.ForeignKey(ConsentEvent, on_delete=models.PROTECT, related_name="+")
@@ -98,6 +131,10 @@ class ConsentState(models.Model):
                 condition=models.Q(visitor__isnull=False),
                 name="consent_state_visitor_once",
             ),
+        ]
+        indexes = [
+            # expire_due: live cookie consents older than PLEDGE_COOKIE_CONSENT_DAYS.
+            models.Index(fields=["live", "updated_at"], name="consent_state_due"),
         ]
 
     def __str__(self) -> str:

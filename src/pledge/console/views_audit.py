@@ -62,10 +62,26 @@ EVENT_LABELS: dict[EventType, Promise] = {
     EventType.IMPORT_COMPLETED: _("a CSV import finished a run"),
     EventType.BREAK_GLASS: _("break-glass: fields opened with a reason"),
     EventType.BREAK_GLASS_ACKNOWLEDGED: _("a break-glass access acknowledged by the owner"),
+    EventType.CUSTOMER_RECTIFIED: _("a customer corrected their own data"),
+    EventType.ACCOUNT_EMAIL_READ: _("an account email decrypted to send a message"),
     EventType.MASTER_KEY_ROTATED: _("a new master-key version became current"),
     EventType.DATA_KEYS_REWRAPPED: _("a batch of data keys re-wrapped"),
     EventType.CONSENT_GIVEN: _("a consent recorded"),
     EventType.CONSENT_WITHDRAWN: _("a consent withdrawn"),
+    EventType.CONSENT_EXPIRED: _("a consent expired"),
+    EventType.COOKIE_CHOICE: _("a cookie-banner choice recorded"),
+    EventType.POLICY_ACCEPTED: _("a policy version accepted"),
+    EventType.CUSTOMER_REGISTERED: _("a privacy-center account created"),
+    EventType.CUSTOMER_EMAIL_VERIFIED: _("a customer's email confirmed"),
+    EventType.CUSTOMER_UNVERIFIED_PURGED: _("an unverified customer account removed"),
+    EventType.CUSTOMER_LOGIN_SUCCEEDED: _("a customer signed in"),
+    EventType.CUSTOMER_LOGIN_FAILED: _("a customer sign-in failed"),
+    EventType.CUSTOMER_LOCKED_OUT: _("a customer account or address locked out"),
+    EventType.CUSTOMER_LOGGED_OUT: _("a customer signed out"),
+    EventType.CUSTOMER_NEW_DEVICE: _("a customer signed in from a new device"),
+    EventType.CUSTOMER_SESSION_REVOKED: _("a customer session revoked"),
+    EventType.CUSTOMER_PASSWORD_RESET_REQUESTED: _("a customer password reset asked for"),
+    EventType.CUSTOMER_PASSWORD_CHANGED: _("a customer password changed"),
     EventType.API_KEY_CREATED: _("an API key created"),
     EventType.API_KEY_REVOKED: _("an API key revoked"),
     EventType.API_AUTH_REFUSED: _("an API request refused: no valid key"),
@@ -94,6 +110,7 @@ EVENT_SOURCES: dict[str, Promise] = {
     "consent": _("Consent"),
     "api": _("Shop API"),
     "staff": _("Staff accounts"),
+    "customer": _("Customer accounts"),
     "audit": _("Audit log"),
 }
 
@@ -104,7 +121,7 @@ OUTCOME_LABELS: dict[Outcome, Promise] = {
 }
 
 # An actor label as events spell it (services.py): kind, colon, an id without spaces.
-ACTOR_RE = re.compile(r"^(staff|api|customer|system):\S{1,110}$")
+ACTOR_RE = re.compile(r"^(staff|api|customer|system|visitor):\S{1,110}$")
 # Times outside these years would overflow Python's datetime on the way to UTC or to the end of
 # the minute; the log holds nothing from before 1970 anyway.
 FIRST_YEAR, LAST_YEAR = 1970, 9998

@@ -302,8 +302,9 @@ def seed_demo_customers(
                     give_consent(
                         customer_id=customer_id,
                         purpose=purpose,
-                        policy_version=enforced.version,
                         method="demo",
                         actor=actor.label,
+                        channel="system",
+                        language=person.language,
                     )
     return count

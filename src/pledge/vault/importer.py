@@ -25,6 +25,7 @@ values. Memory stays constant: one batch is held at a time.
 from __future__ import annotations
 
 import csv
+import json
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -38,7 +39,9 @@ from django.utils import timezone
 
 from pledge.audit.events import EventType
 from pledge.audit.services import EventSpec, record_event, record_events
-from pledge.consent.models import Consent
+from pledge.consent.models import ConsentEvent, ConsentState
+from pledge.consent.notices import purpose_data_types, render_purpose_notice
+from pledge.consent.services import store_notice
 from pledge.keyring import load_keyring
 from pledge.policy.enforcement import EnforcedPolicy
 from pledge.vault.access import Actor, authorize, policy, refuse
@@ -145,6 +148,8 @@ class _Context:
     region: str
     consent_method: str | None
     result: ImportResult = field(default_factory=ImportResult)
+    # language -> the stored notice of the purpose (when consenting), see `_consent_notices`
+    notices: dict[str, int] = field(default_factory=dict)
 
 
 # -- reading ----------------------------------------------------------------------------------
@@ -349,6 +354,21 @@ def _consenting(
     )
 
 
+def _consent_notices(enforced: EnforcedPolicy, purpose: str) -> dict[str, int]:
+    """language -> id of the stored notice of the purpose: what the imported consents cover, in
+    the words of the policy in force (the paper or form the shop used is the operator's to keep)."""
+    declared = enforced.purpose(purpose)
+    assert declared is not None  # _consenting checked it
+    return {
+        language: store_notice(
+            render_purpose_notice(enforced.policy, declared, language),
+            language=language,
+            policy_version=enforced.version,
+        ).pk
+        for language in LANGUAGES
+    }
+
+
 def _check_consent_method(method: str | None) -> None:
     if method is None:
         return
@@ -465,14 +485,25 @@ CUSTOMER_COLUMNS = ("id", "created_at", "updated_at", "language", "external_ref"
 DATA_KEY_COLUMNS = ("customer", "master_version", "wrapped", "created_at", "rewrapped_at")
 VALUE_COLUMNS = ("customer", "record_kind", "record_id", "field", "ciphertext", "updated_at")
 INDEX_COLUMNS = ("customer", "kind", "digest", "record_kind", "record_id")
-CONSENT_COLUMNS = (
-    "customer",
+# The consent ledger (consent/models.py): a `given` event per customer, then its derived state,
+# written with one INSERT … SELECT per batch (the events' ids are only known to the database).
+CONSENT_EVENT_COLUMNS = (
+    "receipt_id",
+    "customer_id",
+    "visitor",
     "purpose",
+    "action",
+    "notice",
     "policy_version",
+    "policy_hash",
     "method",
-    "given_at",
-    "withdrawn_at",
+    "channel",
+    "language",
+    "data_types",
+    "at",
+    "actor",
 )
+CONSENT_STATE_COLUMNS = ("customer_id", "visitor", "purpose", "live", "event", "updated_at")
 
 
 def _column(model: type[Model], name: str) -> str:
@@ -523,6 +554,8 @@ def _insert_customers(ctx: _Context, rows: list[_Row]) -> None:
     indexes: list[tuple[Any, ...]] = []
     consents: list[tuple[Any, ...]] = []
     events: list[EventSpec] = []
+    declared = ctx.enforced.purpose(ctx.purpose)
+    data_types = json.dumps(purpose_data_types(declared) if declared is not None else [])
     for row in rows:
         customer_id = uuid.uuid4()
         cid = customer_id if native_uuid else customer_id.hex
@@ -557,7 +590,25 @@ def _insert_customers(ctx: _Context, rows: list[_Row]) -> None:
             )
         )
         if ctx.consent_method:
-            consents.append((cid, ctx.purpose, ctx.enforced.version, ctx.consent_method, at, None))
+            receipt = uuid.uuid4()
+            consents.append(
+                (
+                    receipt if native_uuid else receipt.hex,
+                    cid,
+                    None,
+                    ctx.purpose,
+                    ConsentEvent.Action.GIVEN.value,
+                    ctx.notices[row.language],
+                    ctx.enforced.version,
+                    ctx.enforced.content_hash,
+                    ctx.consent_method,
+                    "import",
+                    row.language,
+                    data_types,
+                    at,
+                    ctx.actor.label,
+                )
+            )
             # The event consent.services.give_consent records, one per customer.
             events.append(
                 EventSpec(
@@ -565,15 +616,38 @@ def _insert_customers(ctx: _Context, rows: list[_Row]) -> None:
                     actor=ctx.actor.label,
                     customer_id=customer_id,
                     purpose=ctx.purpose,
-                    details={"method": ctx.consent_method, "policy_version": ctx.enforced.version},
+                    details={
+                        "method": ctx.consent_method,
+                        "channel": "import",
+                        "policy_version": ctx.enforced.version,
+                        "receipt": str(receipt),
+                    },
                 )
             )
     _insert(Customer, CUSTOMER_COLUMNS, customers)
     _insert(DataKey, DATA_KEY_COLUMNS, data_keys)
     _insert(EncryptedValue, VALUE_COLUMNS, values)
     _insert(BlindIndex, INDEX_COLUMNS, indexes)
-    _insert(Consent, CONSENT_COLUMNS, consents)
+    if consents:
+        _insert(ConsentEvent, CONSENT_EVENT_COLUMNS, consents)
+        _insert_consent_states(ctx.purpose, [c[0] for c in consents])
     record_events(events)
+
+
+def _insert_consent_states(purpose: str, receipts: list[Any]) -> None:
+    """The derived state of the batch's new `given` events: live, pointing at each event."""
+    quote = connection.ops.quote_name
+    state = quote(ConsentState._meta.db_table)
+    ledger = quote(ConsentEvent._meta.db_table)
+    columns = ", ".join(quote(_column(ConsentState, f)) for f in CONSENT_STATE_COLUMNS)
+    marks = ", ".join(["%s"] * len(receipts))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {state} ({columns}) "  # noqa: S608 - constant identifiers
+            f"SELECT customer_id, NULL, purpose, %s, id, at FROM {ledger} "
+            f"WHERE purpose = %s AND receipt_id IN ({marks})",
+            [True, purpose, *receipts],
+        )
 
 
 # -- the import -------------------------------------------------------------------------------
@@ -614,6 +688,8 @@ def import_customers(
         region=enforced.policy.phone_region,
         consent_method=consent_method if consenting else None,
     )
+    if consenting:
+        ctx.notices = _consent_notices(enforced, purpose)
     result = ctx.result
     result.identity = plan.identity
     result.fields = plan.fields

@@ -23,6 +23,8 @@ class RecordKind(models.TextChoices):
     PAYMENT = "payment"
     ID_DOCUMENT = "id_document"
     STAFF_NOTE = "staff_note"
+    # The login email of a privacy-center account (vault/accounts.py, purpose account_security).
+    ACCOUNT = "account"
 
 
 class Customer(models.Model):

@@ -20,7 +20,8 @@ from django.utils import timezone
 
 from pledge.audit.events import EventType
 from pledge.audit.services import EventSpec, record_event, record_events
-from pledge.consent.services import give_consent, has_live_consent
+from pledge.consent.errors import ConsentError
+from pledge.consent.services import give_consent, has_live_consent, objection_stands
 from pledge.policy.enforcement import EnforcedPolicy
 from pledge.vault.access import SUBJECT_ACCESS, Actor, authorize, policy, refuse, visible_fields
 from pledge.vault.errors import (
@@ -213,12 +214,29 @@ def require_consent(
     consent_method: str | None,
     fields: Iterable[str] = (),
 ) -> bool:
-    """P04: a purpose based on consent needs a live one. True when the call brings consent."""
+    """P04: a purpose based on consent needs a live one in the ledger; direct marketing is refused
+    while an objection stands, whatever its basis (GDPR Art 21(3)). True when the call itself
+    brings the customer's consent (the caller then records it with `record_consent`)."""
     purpose = enforced.purpose(purpose_key)
-    if purpose is None or purpose.basis != "consent":
+    if purpose is None:
         return False
     if consent_method:
-        return True
+        # A new opt-in also lifts a marketing objection: the customer's latest word counts.
+        return purpose.basis == "consent" or purpose.marketing
+    if purpose.marketing and customer_id is not None and objection_stands(customer_id, purpose_key):
+        refuse(
+            ConsentRequired(
+                f"the customer objected to {purpose_key!r} (direct marketing)",
+                [Problem("purpose", "objection", f"an objection to {purpose_key!r} stands")],
+            ),
+            event=event,
+            actor=actor,
+            purpose=purpose_key,
+            customer_id=customer_id,
+            fields=fields,
+        )
+    if purpose.basis != "consent":
+        return False
     if customer_id is not None and has_live_consent(customer_id, purpose_key):
         return False
     refuse(
@@ -232,6 +250,40 @@ def require_consent(
         customer_id=customer_id,
         fields=fields,
     )
+
+
+# Where a consent given through a vault call comes from (ConsentEvent.channel).
+CONSENT_CHANNELS = {
+    "api": "api",
+    "customer": "privacy_center",
+    "staff": "staff",
+    "system": "system",
+}
+
+
+def record_consent(
+    *,
+    actor: Actor,
+    customer_id: uuid.UUID,
+    purpose: str,
+    method: str,
+    language: str,
+    notice: str | None = None,
+) -> None:
+    """Write the consent a vault call brought into the ledger, in the caller's transaction."""
+    try:
+        give_consent(
+            customer_id=customer_id,
+            purpose=purpose,
+            method=method,
+            actor=actor.label,
+            channel=CONSENT_CHANNELS[actor.kind],
+            language=language,
+            notice_text=notice,
+        )
+    except ConsentError as exc:
+        field = f"consent.{exc.field}" if exc.field else "consent"
+        raise ValuesInvalid(exc.message, [Problem(field, exc.rule, exc.message)]) from None
 
 
 def _present(
@@ -298,8 +350,13 @@ def collect_customer(
     language: str = "vi",
     external_ref: str | None = None,
     consent_method: str | None = None,
+    consent_notice: str | None = None,
 ) -> uuid.UUID:
-    """Create a customer with the fields the purpose collects; returns the new id."""
+    """Create a customer with the fields the purpose collects; returns the new id.
+
+    `consent_method` (and optionally `consent_notice`, the exact text the customer was shown;
+    by default the purpose's notice from the policy) records the customer's consent to the
+    purpose in the same transaction."""
     enforced = policy()
     authorize(enforced, actor, purpose, event=EventType.WRITE_REFUSED, fields=list(fields))
     refuse_fields(
@@ -353,12 +410,13 @@ def collect_customer(
             fields=cleaned,
         )
         if consenting:
-            give_consent(
+            record_consent(
+                actor=actor,
                 customer_id=customer_id,
                 purpose=purpose,
-                policy_version=enforced.version,
                 method=consent_method or "",
-                actor=actor.label,
+                language=language,
+                notice=consent_notice,
             )
     return customer_id
 
@@ -370,8 +428,10 @@ def update_customer(
     customer_id: uuid.UUID,
     fields: Mapping[str, Any],
     consent_method: str | None = None,
+    consent_notice: str | None = None,
 ) -> None:
-    """Set (or, with None, remove) profile fields the purpose collects."""
+    """Set (or, with None, remove) profile fields the purpose collects; `consent_method` and
+    `consent_notice` as for `collect_customer`."""
     enforced = policy()
     authorize(
         enforced,
@@ -416,12 +476,14 @@ def update_customer(
             fields=cleaned,
         )
         if consenting:
-            give_consent(
+            language = Customer.objects.filter(pk=customer_id).values_list("language", flat=True)
+            record_consent(
+                actor=actor,
                 customer_id=customer_id,
                 purpose=purpose,
-                policy_version=enforced.version,
                 method=consent_method or "",
-                actor=actor.label,
+                language=language.first() or "vi",
+                notice=consent_notice,
             )
 
 

@@ -1,0 +1,606 @@
+"""What the privacy-center pages show, built from the vault's answer and the policy in force.
+
+The vault says *what* is held (`vault.subject.read_subject`); the policy says *why*: for each
+field, the purposes that use it and their legal basis, how long it is kept, who may receive it
+(P18; LAW.md "Privacy notice contents"). These functions put the two side by side, in the
+customer's language, and never decrypt anything themselves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils import formats, timezone
+from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import gettext as _
+
+from pledge.audit.events import EventType
+from pledge.audit.selectors import AccessLogEntry
+from pledge.policy.enforcement import EnforcedPolicy
+from pledge.policy.render import channel_phrase, localized_date, period_phrase
+from pledge.policy.schema import Policy, Purpose
+from pledge.policy.taxonomy import is_within
+from pledge.policy.vocabulary import (
+    CHANNEL_KINDS,
+    LEGAL_BASES,
+    RECIPIENT_KINDS,
+    RECORD_KINDS,
+    RIGHTS,
+    STANDARD_FIELDS,
+)
+from pledge.vault.access import SUBJECT_ACCESS
+from pledge.vault.accounts import ACCOUNT_RECORD, ACCOUNT_SECURITY
+from pledge.vault.subject import SubjectData
+
+
+def language() -> str:
+    return "en" if (get_language() or "vi").startswith("en") else "vi"
+
+
+# -- labels ---------------------------------------------------------------------------------
+
+# Groups of the "My data" page, by fideslang category (policy/taxonomy.py), most specific first.
+# Plain words for a customer, not taxonomy keys.
+CATEGORY_GROUPS: tuple[tuple[str, tuple[str, ...], Any], ...] = (
+    ("identity", ("user.name", "user.demographic"), gettext_lazy("Who you are")),
+    ("contact", ("user.contact", "user.location"), gettext_lazy("How to reach you")),
+    (
+        "account",
+        ("user.account", "user.authorization", "user.settings", "user.privacy_preferences"),
+        gettext_lazy("Your account and preferences"),
+    ),
+    ("purchases", ("user.behavior.purchase_history",), gettext_lazy("Your purchases")),
+    ("guarantees", ("user.unique_id",), gettext_lazy("Guarantee cards")),
+    ("payments", ("user.financial", "user.payment"), gettext_lazy("Payments and invoices")),
+    (
+        "documents",
+        ("user.government_id",),
+        gettext_lazy("Identity documents (sensitive data)"),
+    ),
+    (
+        "online",
+        ("user.device", "user.behavior"),
+        gettext_lazy("Your device and use of the website"),
+    ),
+    ("messages", ("user.content", "user.social_activity"), gettext_lazy("Messages and notes")),
+    ("work", ("user.professional_information",), gettext_lazy("Work")),
+)
+OTHER_GROUP = ("other", gettext_lazy("Other data"))
+
+
+def category_of(policy: Policy, key: str) -> str:
+    try:
+        declared = policy.field(key)
+    except KeyError:
+        declared = None
+    if declared is not None and declared.category:
+        return declared.category
+    standard = STANDARD_FIELDS.get(key)
+    return standard.category if standard else ""
+
+
+def group_of(category: str) -> tuple[str, str]:
+    for key, prefixes, label in CATEGORY_GROUPS:
+        if any(is_within(category, prefix) for prefix in prefixes):
+            return key, str(label)
+    return OTHER_GROUP[0], str(OTHER_GROUP[1])
+
+
+def field_label(policy: Policy, key: str, lang: str) -> str:
+    """The policy's label, the standard one, or (a field the policy no longer declares) the
+    key itself: a value held is shown even when no label exists for it."""
+    try:
+        declared = policy.field(key)
+    except KeyError:
+        declared = None
+    if declared is not None and declared.label is not None:
+        return declared.label.get(lang)
+    standard = STANDARD_FIELDS.get(key)
+    return str(standard.label) if standard else key.replace("_", " ")
+
+
+def purpose_label(policy: Policy, key: str, lang: str) -> str:
+    if key == SUBJECT_ACCESS:
+        return _("your own access to your data")
+    if key == ACCOUNT_SECURITY:
+        return _("your privacy-center account (signing in, security notices)")
+    try:
+        return policy.purpose(key).name.get(lang)
+    except KeyError:
+        return key.replace("_", " ")
+
+
+def role_label(policy: Policy, entry: AccessLogEntry, lang: str) -> str:
+    """Which role looked (P09): the policy's role name for staff, never who."""
+    if entry.actor_kind == "customer":
+        return _("you")
+    if entry.actor_kind == "system":
+        return _("the shop's system")
+    if entry.actor_kind == "api":
+        return _("an API client (the shop's website or software)")
+    if entry.actor_kind == "staff":
+        try:
+            return _("staff: %(role)s") % {"role": policy.role(entry.actor_role).name.get(lang)}
+        except KeyError:
+            return _("a staff member (a role no longer in the policy)")
+    return _("someone else")
+
+
+ACTIONS: dict[str, Any] = {
+    EventType.CUSTOMER_CREATED: gettext_lazy("recorded your details"),
+    EventType.CUSTOMER_UPDATED: gettext_lazy("changed your details"),
+    EventType.CUSTOMER_READ: gettext_lazy("read your details"),
+    EventType.CUSTOMER_LOOKUP: gettext_lazy("looked you up"),
+    EventType.ORDER_PLACED: gettext_lazy("recorded an order"),
+    EventType.ORDERS_READ: gettext_lazy("read your orders"),
+    EventType.INVOICE_ISSUED: gettext_lazy("issued an invoice"),
+    EventType.INVOICES_READ: gettext_lazy("read your invoices"),
+    EventType.GUARANTEE_ISSUED: gettext_lazy("issued a guarantee card"),
+    EventType.GUARANTEE_LOOKUP: gettext_lazy("looked up your guarantee card"),
+    EventType.PAYMENT_AUTHORIZED: gettext_lazy("recorded a payment"),
+    EventType.PAYMENT_DECLINED: gettext_lazy("recorded a declined payment"),
+    EventType.PAYMENTS_READ: gettext_lazy("read your payments"),
+    EventType.ID_DOCUMENT_STORED: gettext_lazy("stored a copy of your identity document"),
+    EventType.ID_DOCUMENT_READ: gettext_lazy("opened the copy of your identity document"),
+    EventType.ID_DOCUMENT_DELETED: gettext_lazy("deleted the copy of your identity document"),
+    EventType.STAFF_NOTE_ADDED: gettext_lazy("wrote a note about you"),
+    EventType.STAFF_NOTES_READ: gettext_lazy("read the notes about you"),
+    EventType.BREAK_GLASS: gettext_lazy(
+        "opened data outside their usual purposes, with a written reason (emergency access)"
+    ),
+    EventType.CUSTOMER_RECTIFIED: gettext_lazy("corrected your details"),
+    EventType.ACCOUNT_EMAIL_READ: gettext_lazy("used your sign-in email to send you a message"),
+}
+
+
+def localized_datetime(value: dt.datetime) -> str:
+    return formats.date_format(timezone.localtime(value), "SHORT_DATETIME_FORMAT")
+
+
+# -- "My data" ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Use:
+    """One purpose that uses a field, with its legal basis in plain words."""
+
+    key: str
+    name: str
+    basis: str
+    consent: bool
+    live: bool  # for a consent-based purpose: is the consent live (else: not used now)
+
+
+@dataclass(frozen=True)
+class Shared:
+    name: str
+    kind: str
+    purposes: str
+
+
+@dataclass(frozen=True)
+class ValueLine:
+    """One held value and where it is held ("customer profile", "order LM-1")."""
+
+    value: str
+    where: str
+
+
+@dataclass
+class HeldField:
+    key: str
+    label: str
+    sensitive: bool
+    declared: bool  # False: held under an older policy, no longer declared
+    values: list[ValueLine] = field(default_factory=list)
+    uses: list[Use] = field(default_factory=list)
+    retention: list[str] = field(default_factory=list)
+    recipients: list[Shared] = field(default_factory=list)
+    account_note: bool = False  # the sign-in email: kept while the account exists
+
+
+@dataclass
+class DataGroup:
+    key: str
+    label: str
+    fields: list[HeldField] = field(default_factory=list)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v}" for k, v in value.items())
+    return str(value)
+
+
+def _uses(policy: Policy, key: str, lang: str, live: set[str]) -> list[Use]:
+    uses = []
+    for p in policy.purposes:
+        if key in p.fields or key in p.read_only:
+            uses.append(
+                Use(
+                    key=p.key,
+                    name=p.name.get(lang),
+                    basis=str(LEGAL_BASES[p.basis]),
+                    consent=p.basis == "consent",
+                    live=p.key in live,
+                )
+            )
+    return uses
+
+
+def _retention(policy: Policy, key: str, kinds: Iterable[str], lang: str) -> list[str]:
+    lines = []
+    for rule in policy.retention:
+        if not set(kinds) & set(rule.records):
+            continue
+        if rule.fields and key not in rule.fields:
+            continue
+        line = str(period_phrase(rule.period))
+        if rule.description is not None:
+            line = f"{line}: {rule.description.get(lang)}"
+        if rule.legal_hold is not None:
+            line = _("%(line)s (kept by law: %(reason)s, %(article)s)") % {
+                "line": line,
+                "reason": rule.legal_hold.reason.get(lang),
+                "article": rule.legal_hold.article.get(lang),
+            }
+        lines.append(line)
+    return lines
+
+
+def _recipients(policy: Policy, key: str, lang: str) -> list[Shared]:
+    purposes = {p.key: p.name.get(lang) for p in policy.purposes}
+    return [
+        Shared(
+            name=r.name.get(lang),
+            kind=str(RECIPIENT_KINDS[r.kind]),
+            purposes=", ".join(purposes.get(p, p) for p in r.purposes),
+        )
+        for r in policy.recipients
+        if key in r.fields
+    ]
+
+
+def data_groups(enforced: EnforcedPolicy, data: SubjectData, live: set[str]) -> list[DataGroup]:
+    """The customer's data by category, each field with its uses, retention and recipients.
+
+    `live` is the set of consent-based purposes the customer has a live consent for: a purpose
+    without one is listed, marked as not using the data now (P04).
+    """
+    policy = enforced.policy
+    lang = language()
+    held: dict[str, HeldField] = {}
+    kinds: dict[str, set[str]] = {}
+
+    def add(key: str, kind: str, value: str = "", where: str = "") -> HeldField:
+        entry = held.get(key)
+        if entry is None:
+            try:
+                declared = policy.field(key)
+            except KeyError:
+                declared = None
+            sensitive = (
+                declared.sensitive
+                if declared is not None and declared.sensitive is not None
+                else bool(STANDARD_FIELDS.get(key) and STANDARD_FIELDS[key].sensitive)
+            )
+            entry = held[key] = HeldField(
+                key=key,
+                label=field_label(policy, key, lang),
+                sensitive=sensitive,
+                declared=declared is not None,
+            )
+        kinds.setdefault(key, set()).add(kind)
+        if value:
+            entry.values.append(ValueLine(value, where))
+        return entry
+
+    profile_where = str(RECORD_KINDS["profile"])
+    for key, value in data.profile.items():
+        add(key, "profile", _text(value), profile_where)
+    for key, value in data.account.items():
+        entry = add(key, ACCOUNT_RECORD, _text(value), _("your privacy-center account (sign-in)"))
+        entry.account_note = True
+    for order in data.orders:
+        add("purchase_history", "order")
+        for key, value in order.fields.items():
+            add(key, "order", _text(value), _("order %(number)s") % {"number": order.number})
+    for guarantee in data.guarantees:
+        add("purchase_history", "guarantee")
+        for key, value in guarantee.fields.items():
+            where = _("guarantee card for %(product)s") % {"product": guarantee.product}
+            add(key, "guarantee", _text(value), where)
+    for invoice in data.invoices:
+        add("payment_history", "invoice")
+        for key, value in invoice.fields.items():
+            add(key, "invoice", _text(value), _("invoice %(number)s") % {"number": invoice.number})
+    if data.payments:
+        add("payment_history", "payment")
+    if data.cards:
+        add("card", "payment")
+    if data.documents:
+        add("id_document", "id_document")
+    if data.notes:
+        add("staff_notes", "staff_note")
+    for other in data.other:
+        kind_label = RECORD_KINDS.get(other.record_kind)
+        add(other.field, other.record_kind, _text(other.value), str(kind_label or ""))
+
+    position = {f.key: i for i, f in enumerate(policy.fields)}
+    groups: dict[str, DataGroup] = {}
+    for key in sorted(held, key=lambda k: (position.get(k, len(position)), k)):
+        entry = held[key]
+        entry.uses = _uses(policy, key, lang, live)
+        entry.retention = _retention(policy, key, kinds[key], lang)
+        entry.recipients = _recipients(policy, key, lang)
+        group_key, group_label = group_of(category_of(policy, key))
+        groups.setdefault(group_key, DataGroup(group_key, group_label)).fields.append(entry)
+    ordering = [g[0] for g in CATEGORY_GROUPS] + [OTHER_GROUP[0]]
+    return sorted(groups.values(), key=lambda g: ordering.index(g.key))
+
+
+def not_held(enforced: EnforcedPolicy, data_fields: set[str]) -> list[str]:
+    """Labels of stored fields the policy declares that Pledge holds none of for this customer."""
+    lang = language()
+    return [
+        field_label(enforced.policy, f.key, lang)
+        for f in enforced.policy.fields
+        if f.storage == "stored" and f.key not in data_fields
+    ]
+
+
+# -- "Who looked at my data" ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccessLine:
+    at: dt.datetime
+    who: str
+    action: str
+    purpose: str
+    fields: str
+    own: bool
+
+
+def access_lines(enforced: EnforcedPolicy, entries: Iterable[AccessLogEntry]) -> list[AccessLine]:
+    policy = enforced.policy
+    lang = language()
+    return [
+        AccessLine(
+            at=e.at,
+            who=role_label(policy, e, lang),
+            action=str(ACTIONS.get(e.type, e.type)),
+            purpose=purpose_label(policy, e.purpose, lang) if e.purpose else "",
+            fields=", ".join(field_label(policy, f, lang) for f in e.fields),
+            own=e.actor_kind == "customer",
+        )
+        for e in entries
+    ]
+
+
+# -- home: where to ask for what the center does not do itself (yet) -----------------------
+
+
+@dataclass(frozen=True)
+class ChannelLine:
+    how: str
+    value: str
+    what: str
+
+
+def rights_channels(policy: Policy) -> list[ChannelLine]:
+    if policy.rights is None:
+        return []
+    return [
+        ChannelLine(
+            how=str(CHANNEL_KINDS[ch.kind]),
+            value=ch.value or "",
+            what=", ".join(str(RIGHTS[r]) for r in ch.rights),
+        )
+        for ch in policy.rights.channels
+    ]
+
+
+def complaint_channels(policy: Policy) -> list[str]:
+    if policy.complaints is None:
+        return []
+    return [channel_phrase(ch) for ch in policy.complaints.channels]
+
+
+def consent_purposes(policy: Policy) -> list[Purpose]:
+    return [p for p in policy.purposes if p.basis == "consent"]
+
+
+def marketing_purposes(policy: Policy) -> list[Purpose]:
+    return [p for p in policy.purposes if p.marketing]
+
+
+# -- records of "My data" -------------------------------------------------------------------
+
+ORDER_STATUSES: dict[str, Any] = {
+    "placed": gettext_lazy("placed"),
+    "paid": gettext_lazy("paid"),
+    "shipped": gettext_lazy("shipped"),
+    "completed": gettext_lazy("completed"),
+    "cancelled": gettext_lazy("cancelled"),
+}
+PAYMENT_STATUSES: dict[str, Any] = {
+    "authorized": gettext_lazy("accepted"),
+    "declined": gettext_lazy("declined"),
+}
+# Currencies without minor units in practice (ISO 4217 exponent 0).
+WHOLE_CURRENCIES = frozenset({"VND", "JPY", "KRW", "CLP", "ISK"})
+
+
+def money(amount: Any, currency: str) -> str:
+    places = 0 if currency in WHOLE_CURRENCIES else 2
+    number = formats.number_format(amount, decimal_pos=places, use_l10n=True, force_grouping=True)
+    return f"{number} {currency}"
+
+
+@dataclass(frozen=True)
+class RecordRow:
+    """One order, invoice, guarantee card or payment, ready to show."""
+
+    title: str
+    when: str
+    status: str
+    amount: str
+    detail: str
+    fields: list[tuple[str, str]]
+
+
+def _labelled(policy: Policy, values: dict[str, Any], lang: str) -> list[tuple[str, str]]:
+    return [(field_label(policy, k, lang), _text(v)) for k, v in sorted(values.items())]
+
+
+def record_rows(enforced: EnforcedPolicy, data: SubjectData) -> dict[str, list[RecordRow]]:
+    policy = enforced.policy
+    lang = language()
+    return {
+        "orders": [
+            RecordRow(
+                title=o.number,
+                when=localized_datetime(o.placed_at),
+                status=str(ORDER_STATUSES.get(o.status, o.status)),
+                amount=money(o.total, o.currency),
+                detail="; ".join(
+                    f"{item.get('quantity', 1)} × {item.get('name') or item.get('sku', '')}"
+                    for item in o.items
+                ),
+                fields=_labelled(policy, o.fields, lang),
+            )
+            for o in data.orders
+        ],
+        "guarantees": [
+            RecordRow(
+                title=g.product,
+                when=_("%(start)s to %(end)s")
+                % {
+                    "start": localized_date(g.issued_on, lang),
+                    "end": localized_date(g.valid_until, lang),
+                },
+                status="",
+                amount="",
+                detail=_("order %(number)s") % {"number": g.order_number} if g.order_number else "",
+                fields=_labelled(policy, g.fields, lang),
+            )
+            for g in data.guarantees
+        ],
+        "invoices": [
+            RecordRow(
+                title=i.number,
+                when=localized_datetime(i.issued_at),
+                status="",
+                amount=money(i.total, i.currency),
+                detail=_("order %(number)s") % {"number": i.order_number},
+                fields=_labelled(policy, i.fields, lang),
+            )
+            for i in data.invoices
+        ],
+        "payments": [
+            RecordRow(
+                title=_("order %(number)s") % {"number": p.order_number},
+                when=localized_datetime(p.at),
+                status=str(PAYMENT_STATUSES.get(p.status, p.status)),
+                amount=money(p.amount, p.currency),
+                detail=p.card or _("card not kept"),
+                fields=[],
+            )
+            for p in data.payments
+        ],
+    }
+
+
+# -- consents (P04) -------------------------------------------------------------------------
+
+# How a consent was given or withdrawn (ConsentEvent.method), in plain words.
+CONSENT_METHODS: dict[str, Any] = {
+    "checkbox": gettext_lazy("by ticking a box"),
+    "button": gettext_lazy("by pressing a button"),
+    "privacy_center": gettext_lazy("with a button in this privacy center"),
+    "banner_accept_all": gettext_lazy("with “Accept all” on the cookie banner"),
+    "banner_reject_all": gettext_lazy("with “Reject all” on the cookie banner"),
+    "banner_custom": gettext_lazy("with your own choices on the cookie banner"),
+    "gpc": gettext_lazy("by your browser's Global Privacy Control signal"),
+    "unsubscribe_link": gettext_lazy("with the unsubscribe link of an email"),
+    "one_click": gettext_lazy("with one-click unsubscribe in your email program"),
+    "api": gettext_lazy("through the shop's website or software"),
+    "import": gettext_lazy("imported from the shop's earlier records"),
+    "staff": gettext_lazy("recorded by the shop's staff at your request"),
+    "expiry": gettext_lazy("it expired"),
+}
+# Where (ConsentEvent.channel).
+CONSENT_CHANNELS: dict[str, Any] = {
+    "web": gettext_lazy("on the shop's website"),
+    "privacy_center": gettext_lazy("in the privacy center"),
+    "banner": gettext_lazy("on the cookie banner"),
+    "email": gettext_lazy("by email"),
+    "api": gettext_lazy("through the shop's software"),
+    "phone": gettext_lazy("by phone"),
+    "in_store": gettext_lazy("in the shop"),
+    "import": gettext_lazy("from earlier records"),
+    "staff": gettext_lazy("through the shop's staff"),
+    "system": gettext_lazy("by the system"),
+}
+CONSENT_ACTIONS: dict[str, Any] = {
+    "given": gettext_lazy("given"),
+    "withdrawn": gettext_lazy("withdrawn"),
+    "expired": gettext_lazy("expired"),
+}
+
+
+@dataclass(frozen=True)
+class ConsentSwitch:
+    """One purpose's switch: its state, how it got there, and the text a click records."""
+
+    key: str
+    name: str
+    description: str
+    basis: str
+    basis_label: str
+    marketing: bool
+    live: bool
+    objected: bool
+    data_types: str
+    last_action: str
+    last_at: dt.datetime | None
+    last_how: str
+    last_where: str
+    last_version: str
+    last_text: str
+    receipt_id: uuid.UUID | None
+    notice: str  # what a "give" click records as the text shown (P04: the exact text)
+
+
+def consent_switches(rows: Iterable[Any], notices: dict[str, str]) -> list[ConsentSwitch]:
+    """`rows` are `consent.services.ConsentRow`s."""
+    switches = []
+    for row in rows:
+        last = row.last
+        switches.append(
+            ConsentSwitch(
+                key=row.key,
+                name=row.name,
+                description=row.description,
+                basis=row.basis,
+                basis_label=row.basis_label,
+                marketing=row.marketing,
+                live=row.live,
+                objected=row.objected,
+                data_types=", ".join(row.data_types),
+                last_action=str(CONSENT_ACTIONS.get(last.action, last.action)) if last else "",
+                last_at=last.at if last else None,
+                last_how=str(CONSENT_METHODS.get(last.method, last.method)) if last else "",
+                last_where=str(CONSENT_CHANNELS.get(last.channel, last.channel)) if last else "",
+                last_version=last.policy_version if last else "",
+                last_text=last.notice_text if last else "",
+                receipt_id=last.receipt_id if last else None,
+                notice=notices.get(row.key, ""),
+            )
+        )
+    return switches
