@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from typing import Any
 
 from django.conf import settings
@@ -14,6 +16,7 @@ from pledge.accounts.services import StaffError
 from pledge.api.services import ApiKeyError
 from pledge.demoshop.keys import KeyUnsafe, ensure_storefront_key
 from pledge.demoshop.storefront import key_purposes
+from pledge.jobs import JOBS
 from pledge.policy.enforcement import NoPolicyInForce, clear_policy_cache, enforced_policy
 from pledge.policy.loader import PolicyInvalid, load_policy, preset_names
 from pledge.policy.models import PolicyVersion
@@ -66,6 +69,7 @@ class Command(BaseCommand):
         self.stdout.write("")
         self.stdout.write(f"Pledge demo shop: {loaded.policy.name}")
         self.stdout.write(f"  demo storefront:     {base}/demo-shop/")
+        self.stdout.write(f"  privacy center:      {base}/me/register/")
         self.stdout.write(f"  privacy policy (vi): {base}/privacy/?lang=vi")
         self.stdout.write(f"  privacy policy (en): {base}/privacy/?lang=en")
         self.stdout.write(f"  REST API docs:       {base}/api/v1/docs")
@@ -82,9 +86,33 @@ class Command(BaseCommand):
         # The server below runs in this process: serve this preset's shop even when the demo
         # database also holds another preset published by an earlier `make demo PRESET=…`.
         settings.PLEDGE_SHOP = loaded.policy.shop
+        settings.PLEDGE_PUBLIC_URL = settings.PLEDGE_PUBLIC_URL or base
+        self._start_worker()
         call_command(
             "runserver", f"{options['addr']}:{options['port']}", use_reloader=False, verbosity=1
         )
+
+    def _start_worker(self) -> None:
+        """The demo's background jobs (the email outbox above all) in a thread of this process.
+
+        A demo machine has no mail server: unless PLEDGE_EMAIL_HOST is set, emails (the
+        privacy center's verification link, new-device notices…) are printed in this terminal.
+        """
+        from pledge.management.commands.worker import Command as Worker
+        from pledge.management.commands.worker import load_job
+
+        if not os.environ.get("PLEDGE_EMAIL_HOST") and not os.environ.get("PLEDGE_EMAIL_BACKEND"):
+            settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+            self.stdout.write("  emails are printed here (set PLEDGE_EMAIL_HOST to send them)")
+        jobs = [(path, load_job(path)) for path in JOBS]
+        stopping = threading.Event()
+        worker = Worker()
+
+        def loop() -> None:
+            while not stopping.wait(2.0):
+                worker.run_round(jobs, stopping)
+
+        threading.Thread(target=loop, name="pledge-demo-worker", daemon=True).start()
 
     def _seed(self, shop: str, count: int) -> None:
         """Synthetic customers, written through the vault services (encrypted and audited)."""
