@@ -23,12 +23,12 @@ BLOCKED_SCRIPTS = """
 """
 
 
-def shop_html(pledge_url: str, lang: str | None) -> str:
+def shop_html(pledge_url: str, lang: str | None, loading: str = "defer") -> str:
     html_lang = f' lang="{lang}"' if lang else ""
     return f"""<!doctype html>
 <html{html_lang}><head><meta charset="utf-8"><title>Leman Jewelry</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<script src="{pledge_url}/consent/banner.js" defer></script></head>
+<script src="{pledge_url}/consent/banner.js" {loading}></script></head>
 <body><h1>Rings</h1><p>A gold ring.</p>
 <button type="button" id="buy">Add to cart</button>
 <a href="#" id="settings" data-pledge-cookie-settings>Cookie settings</a>
@@ -83,11 +83,12 @@ def shop_site() -> Iterator[ShopSite]:
 
 @pytest.fixture
 def shop(live_server: Any, leman: Any, settings: Any, shop_site: ShopSite) -> Callable[..., str]:
-    """shop(lang="en") -> URL of a shop page (on its own origin) carrying the banner snippet."""
+    """shop(lang="en") -> URL of a shop page (on its own origin) carrying the banner snippet
+    (`loading="async"` embeds it async instead of defer)."""
     settings.PLEDGE_BANNER_ORIGINS = [shop_site.origin]
 
-    def make(*, lang: str | None = "en", path: str = "/") -> str:
-        shop_site.pages[path] = ("text/html", shop_html(live_server.url, lang))
+    def make(*, lang: str | None = "en", path: str = "/", loading: str = "defer") -> str:
+        shop_site.pages[path] = ("text/html", shop_html(live_server.url, lang, loading))
         return shop_site.url + path
 
     return make

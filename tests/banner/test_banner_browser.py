@@ -472,3 +472,13 @@ def test_a_choice_made_on_an_outdated_banner_asks_again(
         button(page, "all").click()
     assert set(ConsentEvent.objects.values_list("policy_version", flat=True)) == {"2"}
     assert stored_choice(page.context)["h"] != leman.content_hash
+
+
+def test_an_async_snippet_works_too(
+    new_page: Callable[..., Page], shop: Callable[..., str]
+) -> None:
+    page = new_page()
+    open_shop(page, shop(lang="en", loading="async"))
+    with choice_posted(page, beacon=True):
+        button(page, "all").click()
+    page.wait_for_function("window.analyticsRan === true && window.adsRan === true")

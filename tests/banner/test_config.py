@@ -9,6 +9,8 @@ from django.test import Client
 
 from pledge.consent.banner import build_config, notice_text
 from pledge.policy.enforcement import clear_policy_cache
+from pledge.policy.loader import load_policy, parse_policy
+from pledge.policy.services import publish_policy, today
 
 CONFIG = "/consent/config.json"
 SHOP_ORIGIN = "https://leman.jewelry"  # preset B's controller.website
@@ -142,3 +144,15 @@ def test_the_notice_text_is_what_the_banner_shows(leman: Any) -> None:
     assert "- Leman Jewelry web beacon (Provider: Leman Jewelry):" in text
     assert text == notice_text(build_config(leman, "en", policy_url="elsewhere"))
     assert notice_text(build_config(leman, "vi", policy_url="x")) != text
+
+
+def test_gpc_is_off_when_the_policy_does_not_honour_it(client: Client, leman: Any) -> None:
+    text = load_policy("leman-jewelry").text
+    changed = text.replace('version: "1"', 'version: "1-no-gpc"', 1).replace(
+        "\ncookies:\n", "\ncookies:\n  honour_gpc: false\n", 1
+    )
+    publish_policy(parse_policy(changed, source="test"), actor="test", effective_date=today())
+    clear_policy_cache()
+    config = get(client, "?lang=en", **{"Sec-GPC": "1"}).json()
+    assert config["version"] == "1-no-gpc"
+    assert config["gpc"] is False

@@ -59,7 +59,7 @@
       o.replaceWith(n);
     });
     // P08: the beacon counts this page view, anonymously, only once statistics are accepted.
-    if (choices.analytics && !beaconSent) {
+    if (choices.analytics === true && !beaconSent) {
       beaconSent = 1;
       send(() => fetch(base + "beacon?p=" + encodeURIComponent(location.pathname), {
         method: "POST", mode: "no-cors", credentials: "omit", keepalive: true,
@@ -164,15 +164,19 @@
     if (!state.x) show(false);
   };
 
-  // The banner shows once its style sheet has loaded (or failed): never unstyled.
+  // The banner shows once its style sheet has loaded (or failed), never unstyled, and once the
+  // page is parsed (the snippet may be async): every blocked script is then in the document.
   const css = el("link", { rel: "stylesheet", href: base + "banner.css" });
   const styled = new Promise((r) => { css.onload = css.onerror = r; });
+  const parsed = new Promise((r) =>
+    d.readyState === "loading" ? d.addEventListener("DOMContentLoaded", r) : r());
   d.head.append(css);
   const load = (fresh) =>
     Promise.all([
       fetch(base + "config.json" + (lang ? "?lang=" + lang : ""), fresh ? { cache: "reload" } : {})
         .then((r) => (r.ok ? r.json() : Promise.reject(r.status))),
       styled,
+      parsed,
     ])
       .then((r) => start(r[0]))
       .catch(() => {}); // without a config nothing optional runs: the safe default
