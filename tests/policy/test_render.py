@@ -218,3 +218,15 @@ def test_sections_have_stable_ids() -> None:
     html = render_policy(load_policy("leman-jewelry").policy, "en", "html")
     for section in SECTIONS:
         assert f'id="{section}"' in html
+
+
+def test_p07_the_page_says_the_banner_asks_first_even_where_the_file_does_not() -> None:
+    # Preset B says its cookies are set until refused (prior_consent: false, linted as PL007);
+    # Pledge's banner asks first for every non-essential category, and the page must say what
+    # the software does.
+    loaded = load_policy("leman-jewelry")
+    assert loaded.policy.cookies is not None
+    assert not any(c.prior_consent for c in loaded.policy.cookies.categories)
+    page = render_policy(loaded.policy, "en", fmt="html")
+    assert "Set without asking first" not in page
+    assert page.count("Used only after you agree in the cookie banner") == 3  # all but necessary

@@ -336,7 +336,10 @@ def build_page(policy: Policy, lang: str, versions: Sequence[VersionRow] = ()) -
                     "name": str(COOKIE_CATEGORIES[cat.key]),
                     "description": cat.description.get(lang),
                     "essential": cat.key == "necessary",
-                    "prior_consent": cat.prior_consent,
+                    # The page says what Pledge does: its cookie banner asks first for every
+                    # non-essential category (LAW.md, Cookies), even where the file says
+                    # `prior_consent: false` (which the linter reports as PL007).
+                    "prior_consent": cat.key != "necessary",
                     "services": [
                         {
                             "name": s.name.get(lang),
