@@ -4,6 +4,7 @@ headers of a marketing email read from a real SMTP server."""
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Callable
@@ -27,6 +28,8 @@ from pledge.consent.unsubscribe import (
 )
 from pledge.notify.delivery import deliver_due
 from pledge.notify.models import OutboxMessage
+from pledge.policy.enforcement import clear_policy_cache
+from pledge.policy.models import PolicyVersion
 from pledge.vault.access import Actor
 
 PUBLIC_URL = "https://pledge.leman.example"
@@ -151,6 +154,22 @@ def test_the_page_button_withdraws_and_an_objection_to_promotions_is_recorded(
 def test_other_methods_are_refused(subscriber: uuid.UUID) -> None:
     assert Client().put(path_of(subscriber, "newsletter")).status_code == 405
     assert withdrawals() == []
+
+
+def test_a_refused_answer_keeps_the_token_out_of_the_log(
+    subscriber: uuid.UUID, caplog: pytest.LogCaptureFixture, settings: Any
+) -> None:
+    # Django logs the path of every 4xx and 5xx answer; the token in it still works.
+    token = make_token(subscriber, "newsletter")
+    with caplog.at_level(logging.INFO):
+        assert Client().put(path_of(subscriber, "newsletter")).status_code == 405
+        clear_policy_cache()
+        PolicyVersion.objects.all().delete()  # no policy in force: a 503
+        assert Client().post(path_of(subscriber, "newsletter"), ONE_CLICK).status_code == 503
+        clear_policy_cache()
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert token not in logged
+    assert "/consent/unsubscribe/<str:token>/" in logged
 
 
 def test_the_headers_are_https_and_one_click(subscriber: uuid.UUID, settings: Any) -> None:

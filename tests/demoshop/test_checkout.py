@@ -275,6 +275,25 @@ def test_a_key_without_the_consent_purpose_still_places_the_order_and_says_so(
     assert not ConsentEvent.objects.exists()
 
 
+def test_a_host_header_cannot_send_the_key_to_another_port(
+    storefront: Storefront, settings: Settings
+) -> None:
+    """Django checks the Host header's name against ALLOWED_HOSTS, not its port: without
+    PLEDGE_PUBLIC_URL, "Host: 127.0.0.1:6379" must not make the storefront post its key there."""
+    from django.test import RequestFactory
+
+    from pledge.demoshop.backend import ApiAddressUnsafe, api_base
+
+    settings.PLEDGE_PUBLIC_URL = ""
+    factory = RequestFactory()
+    for host in ("127.0.0.1:6379", "localhost:22", "127.0.0.1", "127.0.0.1:99999"):
+        request = factory.get("/demo-shop/", HTTP_HOST=host, SERVER_PORT="8000")
+        with pytest.raises(ApiAddressUnsafe):
+            api_base(request)
+    same = factory.get("/demo-shop/", HTTP_HOST="localhost:8000", SERVER_PORT="8000")
+    assert api_base(same) == "http://localhost:8000/api/v1"
+
+
 def test_without_public_url_the_api_is_this_servers_own_address(
     storefront: Storefront, settings: Settings
 ) -> None:
@@ -284,7 +303,7 @@ def test_without_public_url_the_api_is_this_servers_own_address(
     from pledge.demoshop.backend import ApiAddressUnsafe, api_base
 
     settings.PLEDGE_PUBLIC_URL = ""
-    request = RequestFactory().get("/demo-shop/", HTTP_HOST="127.0.0.1:8000")
+    request = RequestFactory().get("/demo-shop/", HTTP_HOST="127.0.0.1:8000", SERVER_PORT="8000")
     assert api_base(request) == "http://127.0.0.1:8000/api/v1"
     # A wildcard in ALLOWED_HOSTS would let any Host header choose where the key goes.
     settings.ALLOWED_HOSTS = ["*"]

@@ -59,6 +59,42 @@ def test_the_session_key_changes_at_sign_in(account: CustomerAccount) -> None:
     assert client.session.session_key != before
 
 
+def test_a_planted_session_key_is_not_signed_in(account: CustomerAccount) -> None:
+    """Session fixation: an attacker who made this browser use a session key they know does not
+    get a signed-in session from it."""
+    from django.contrib.sessions.backends.db import SessionStore
+
+    planted = SessionStore()
+    planted["cart"] = "anything"
+    planted.create()
+    client = english()
+    client.cookies["sessionid"] = planted.session_key
+    sign_in(client, "an@example.com")
+    assert client.session.session_key != planted.session_key
+    assert "pledge_customer" not in SessionStore(planted.session_key).load()
+    attacker = english()
+    attacker.cookies["sessionid"] = planted.session_key
+    assert attacker.get(SESSIONS).status_code == 302  # to the sign-in page
+
+
+def test_sign_in_rotates_the_csrf_token(account: CustomerAccount) -> None:
+    """As django.contrib.auth.login does: a CSRF token planted before signing in (a cookie set
+    from a sibling subdomain) must not be valid afterwards."""
+    client = Client(enforce_csrf_checks=True, headers={"accept-language": "en"})
+    client.get(LOGIN)
+    planted = client.cookies["csrftoken"].value
+    response = client.post(
+        LOGIN,
+        {"email": "an@example.com", "password": PASSWORD, "csrfmiddlewaretoken": planted},
+        REMOTE_ADDR="198.51.100.23",
+    )
+    assert response.status_code == 302
+    assert client.cookies["csrftoken"].value != planted
+    stale = client.post(LOGOUT, {"csrfmiddlewaretoken": planted})
+    assert stale.status_code == 403
+    assert CustomerSession.objects.filter(account=account).exists()
+
+
 def test_next_is_limited_to_the_privacy_center(account: CustomerAccount) -> None:
     for target, expected in [
         ("/me/data/", "/me/data/"),

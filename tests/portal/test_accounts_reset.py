@@ -4,6 +4,7 @@ the answers' timing alike."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.contrib.auth.hashers import check_password, identify_hasher
@@ -78,6 +79,39 @@ def test_reset_ends_every_session_and_sends_a_notice(
     assert english().post(link, {"password": "yet another password 99"}).status_code == 400
     assert sign_in(english(), "an@example.com", PASSWORD).status_code == 400
     assert sign_in(english(), "an@example.com", NEW_PASSWORD).status_code == 302
+
+
+def full_reset_link(mailbox: Mailbox, count: int) -> str:
+    """The reset email's link as written, scheme and host included."""
+    deliver()
+    message = mailbox.wait_for(count)[count - 1]
+    assert "Reset your password" in message["Subject"]
+    found = re.search(r"https?://\S+/me/password-reset/\S+", body_of(message))
+    assert found is not None
+    return found.group(0)
+
+
+def test_a_host_header_cannot_point_the_reset_link_at_another_port(
+    account: CustomerAccount, mailbox: Mailbox
+) -> None:
+    """Django checks the Host header's name against ALLOWED_HOSTS, not its port: the link in the
+    email must not lead to a port the sender of the request chose (password-reset poisoning)."""
+    deliver()
+    mailbox.wait_for(1)  # the verification email
+    poisoned = english().post(
+        RESET, {"email": "an@example.com"}, REMOTE_ADDR="198.51.100.61", HTTP_HOST="localhost:6666"
+    )
+    assert poisoned.status_code == 200
+    assert "http://localhost/me/password-reset/" in full_reset_link(mailbox, 2)
+    # The port the request arrived on is kept (a development server on :8000).
+    english().post(
+        RESET,
+        {"email": "an@example.com"},
+        REMOTE_ADDR="198.51.100.62",
+        HTTP_HOST="localhost:8000",
+        SERVER_PORT="8000",
+    )
+    assert "http://localhost:8000/me/password-reset/" in full_reset_link(mailbox, 3)
 
 
 def test_reset_request_answers_the_same_for_known_and_unknown_emails(

@@ -18,6 +18,7 @@ throttle), so the ledger can never be joined back to a browser without that cook
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -172,13 +173,40 @@ def _subject(customer_id: uuid.UUID | None, visitor: str | None) -> dict[str, An
     return {"customer_id": customer_id} if customer_id is not None else {"visitor": visitor}
 
 
+def _lock_subject(customer_id: uuid.UUID | None, visitor: str | None, purposes: list[str]) -> None:
+    """Serialise writers of one subject's purposes until commit.
+
+    Locking the state row is not enough: before a subject's first event on a purpose there is no
+    row to lock, so two first choices at once (a double-clicked one-click unsubscribe, a give and
+    a withdraw racing) would both append, and the state could end on the older event while the
+    ledger's latest is the newer one (P04: the state must be what the ledger says). SQLite
+    transactions already hold the write lock (IMMEDIATE); PostgreSQL takes one transaction-level
+    advisory lock per purpose, in a fixed order so two writers never deadlock."""
+    if connection.vendor != "postgresql":
+        return
+    subject = f"c:{customer_id}" if customer_id is not None else f"v:{visitor}"
+    keys = sorted(
+        int.from_bytes(
+            hashlib.sha256(f"pledge.consent:{subject}:{purpose}".encode()).digest()[:8],
+            "big",
+            signed=True,
+        )
+        for purpose in set(purposes)
+    )
+    with connection.cursor() as cursor:
+        for key in keys:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
 def _locked_states(
     customer_id: uuid.UUID | None, visitor: str | None, purposes: Iterable[str]
 ) -> dict[str, ConsentState]:
+    purposes = list(purposes)
+    _lock_subject(customer_id, visitor, purposes)
     rows = (
         ConsentState.objects.select_for_update(of=("self",))
         .select_related("event")
-        .filter(**_subject(customer_id, visitor), purpose__in=list(purposes))
+        .filter(**_subject(customer_id, visitor), purpose__in=purposes)
     )
     return {row.purpose: row for row in rows}
 

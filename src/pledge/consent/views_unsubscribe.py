@@ -22,10 +22,10 @@ from django.shortcuts import render
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
 
 from pledge.consent import services
 from pledge.consent.errors import ConsentError
+from pledge.consent.secret_paths import secret_path_view
 from pledge.consent.unsubscribe import ONE_CLICK_BODY, BadToken, UnsubscribeToken, read_token
 from pledge.policy.enforcement import NoPolicyInForce, enforced_policy
 from pledge.policy.schema import Purpose
@@ -106,7 +106,7 @@ def _marketing_purpose(token: UnsubscribeToken) -> tuple[Purpose, str]:
 
 
 @csrf_exempt
-@require_http_methods(["GET", "HEAD", "POST"])
+@secret_path_view(["GET", "HEAD", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     try:
         found = read_token(token)

@@ -78,6 +78,18 @@ def api_base(request: HttpRequest) -> str:
             # and receive the storefront's key.
             raise ApiAddressUnsafe("set PLEDGE_PUBLIC_URL: ALLOWED_HOSTS accepts any host")
         base = request.build_absolute_uri("/").rstrip("/")
+        # Django checks the Host header's name against ALLOWED_HOSTS but not its port, so
+        # "Host: localhost:6379" would send the key to any port of an allowed host. Only the
+        # port this request arrived on is this server.
+        named = urlsplit(base)
+        try:
+            port = named.port or (443 if named.scheme == "https" else 80)
+        except ValueError:
+            port = None
+        if str(port) != str(request.META.get("SERVER_PORT", "")):
+            raise ApiAddressUnsafe(
+                "set PLEDGE_PUBLIC_URL: the port the request names is not the one it arrived on"
+            )
     parts = urlsplit(base)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ApiAddressUnsafe("PLEDGE_PUBLIC_URL must be an http:// or https:// address")

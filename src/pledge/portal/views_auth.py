@@ -12,6 +12,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.request import split_domain_port
+from django.middleware.csrf import rotate_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
@@ -37,6 +39,7 @@ from pledge.accounts.customer_auth import (
 )
 from pledge.accounts.models import CustomerAccount
 from pledge.accounts.sessions import follow_new_session_key
+from pledge.consent.secret_paths import secret_path_view
 from pledge.portal.access import CustomerContext, customer_view
 from pledge.portal.forms_auth import (
     LoginForm,
@@ -49,13 +52,25 @@ from pledge.portal.forms_auth import (
 NEXT_PREFIX = "/me/"
 
 
+def _request_origin(request: HttpRequest) -> str:
+    """`scheme://host[:port]` of this request, for links in emails when PLEDGE_PUBLIC_URL is not
+    set. Django checks the Host header's name against ALLOWED_HOSTS but not its port, so a port
+    the request names is kept only when it is the one the request arrived on: otherwise anyone
+    could have a reset link point at a port of an allowed host they listen on (password-reset
+    poisoning). A Host without a port (a TLS proxy's) means the scheme's default port."""
+    domain, port = split_domain_port(request.get_host())
+    if port and port != str(request.META.get("SERVER_PORT", "")):
+        port = ""
+    return f"{request.scheme}://{domain}{':' + port if port else ''}"
+
+
 def _links(request: HttpRequest) -> customers.Links:
     """Absolute links for the emails: PLEDGE_PUBLIC_URL when set (the address customers know),
-    else this request's own host (checked against ALLOWED_HOSTS by Django)."""
-    public = str(getattr(settings, "PLEDGE_PUBLIC_URL", "") or "")
+    else this request's own host (checked against ALLOWED_HOSTS by Django, `_request_origin`)."""
+    public = str(getattr(settings, "PLEDGE_PUBLIC_URL", "") or "") or _request_origin(request)
 
     def absolute(path: str) -> str:
-        return f"{public}{path}" if public else request.build_absolute_uri(path)
+        return f"{public}{path}"
 
     return customers.Links(
         verify=lambda token: absolute(reverse("portal:verify", args=[token])),
@@ -103,6 +118,9 @@ def _complete_sign_in(
     session row, and the device cookie (P16: a new browser triggers a notice)."""
     old_key = current_session_key(request)
     request.session.cycle_key()
+    # A new CSRF secret too, as django.contrib.auth.login does: a token planted in this browser
+    # before the sign-in (a cookie set from a sibling subdomain) must not work after it.
+    rotate_token(request)
     follow_new_session_key(old_key, current_session_key(request))  # a staff session here too
     request.session[SESSION_ACCOUNT] = str(account.pk)
     request.session[SESSION_HASH] = session_hash(account)
@@ -171,7 +189,7 @@ def register(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
-@require_http_methods(["GET", "POST"])
+@secret_path_view(["GET", "POST"])
 def verify_email(request: HttpRequest, token: str) -> HttpResponse:
     """Opening the link shows a confirmation form; the password chosen at registration confirms
     it. (A GET changes nothing: mail scanners open links, and only the person who registered may
@@ -268,7 +286,7 @@ def password_reset(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
-@require_http_methods(["GET", "POST"])
+@secret_path_view(["GET", "POST"])
 def password_reset_confirm(request: HttpRequest, token: str) -> HttpResponse:
     if customers.reset_link_account(token) is None:
         return _link_invalid(request)

@@ -252,6 +252,23 @@ def require_consent(
     )
 
 
+def usable_for(
+    enforced: EnforcedPolicy, purpose_key: str, customer_ids: Iterable[uuid.UUID]
+) -> set[uuid.UUID]:
+    """The customers among `customer_ids` whose data may be used for the purpose: a live consent
+    where its basis is consent (P04), no standing objection where it is direct marketing (GDPR
+    Art 21(3)). Used by lookups, where refusing one match must not hide the others."""
+    wanted = set(customer_ids)
+    purpose = enforced.purpose(purpose_key)
+    if purpose is None or not wanted:
+        return wanted
+    if purpose.marketing:
+        wanted = {c for c in wanted if not objection_stands(c, purpose_key)}
+    if purpose.basis == "consent":
+        wanted = {c for c in wanted if has_live_consent(c, purpose_key)}
+    return wanted
+
+
 # Where a consent given through a vault call comes from (ConsentEvent.channel).
 CONSENT_CHANNELS = {
     "api": "api",
@@ -591,16 +608,20 @@ def lookup_customers(*, actor: Actor, purpose: str, by: str, value: str) -> list
         raise ValuesInvalid(
             "the lookup value is invalid", [Problem(by, exc.rule, exc.message)]
         ) from None
-    matches = [
+    found = [
         c for c, _ in find_by_index(by, index_value(by, cleaned, enforced.policy.phone_region))
     ]
+    # P04: a customer who withdrew (or never gave) consent to this purpose, or objected to this
+    # marketing, cannot be found through it: finding them would be using their data for it.
+    usable = usable_for(enforced, purpose, found)
+    matches = [c for c in found if c in usable]
     record_event(
         EventType.CUSTOMER_LOOKUP,
         actor=actor.label,
         actor_role=actor.role,
         purpose=purpose,
         fields=[by],
-        details={"matches": len(matches)},
+        details={"matches": len(matches), "withheld": len(found) - len(matches)},
     )
     return matches
 
@@ -658,6 +679,17 @@ def place_order(
             )
         )
     refuse_fields(problems, actor=actor, purpose=purpose, customer_id=customer_id)
+    # P04: an order recorded for a purpose based on consent needs a live one (and direct
+    # marketing no standing objection), like every other write.
+    require_consent(
+        enforced,
+        purpose,
+        customer_id,
+        actor=actor,
+        event=EventType.WRITE_REFUSED,
+        consent_method=None,
+        fields=[*buyer, "purchase_history"],
+    )
     region = enforced.policy.phone_region
     cleaned = clean_values(buyer, region, allow_none=False)
     amount = _money(total, "total")
@@ -784,6 +816,15 @@ def issue_guarantee(
         purpose=purpose,
         customer_id=customer_id,
     )
+    require_consent(
+        enforced,
+        purpose,
+        customer_id,
+        actor=actor,
+        event=EventType.WRITE_REFUSED,
+        consent_method=None,
+        fields=["guarantee_number"],
+    )
     region = enforced.policy.phone_region
     cleaned = clean_values({"guarantee_number": number}, region, allow_none=False)
     product = _plain("product", product, 200)
@@ -867,6 +908,17 @@ def lookup_guarantee(*, actor: Actor, purpose: str, number: str) -> GuaranteeVie
             [Problem("number", "not_found", "no guarantee card with this number")],
         )
     customer_id, card_id = hits[0]
+    # P04: the holder's data is read for this purpose, so it needs their live consent where the
+    # basis is consent (and no objection for marketing); refused and audited otherwise.
+    require_consent(
+        enforced,
+        purpose,
+        customer_id,
+        actor=actor,
+        event=EventType.ACCESS_REFUSED,
+        consent_method=None,
+        fields=["guarantee_number"],
+    )
     card = GuaranteeCard.objects.select_related("order").get(pk=card_id)
     key = customer_key(customer_id)
     holder_fields = sorted(readable - {"guarantee_number", "purchase_history", "payment_history"})
