@@ -33,13 +33,29 @@ LOYALTY: dict[str, Any] = {
     "fields": ["full_name", "purchase_history", "guarantee_number"],
     "roles": ["sales"],
 }
+# A purpose based on consent that keeps payment details on invoices (an instalment plan).
+INSTALMENTS: dict[str, Any] = {
+    "key": "instalments",
+    "name": {"vi": "Trả góp", "en": "Instalment plan"},
+    "description": {
+        "vi": "Lập hóa đơn các kỳ trả góp.",
+        "en": "Invoice the instalments of a plan.",
+    },
+    "basis": "consent",
+    "fields": ["payment_history"],
+    "roles": ["accounting"],
+}
 
 
 @pytest.fixture
 def loyalty(db: None) -> Iterator[EnforcedPolicy]:
     base = load_policy("leman-jewelry").policy
     purposes = [p.model_dump(mode="python", exclude_none=True) for p in base.purposes]
-    publish(variant_of_leman("test-loyalty", purposes=[*purposes, LOYALTY, *MARKETING_PURPOSES]))
+    publish(
+        variant_of_leman(
+            "test-loyalty", purposes=[*purposes, LOYALTY, INSTALMENTS, *MARKETING_PURPOSES]
+        )
+    )
     yield enforced_policy()
     clear_policy_cache()
 
@@ -163,3 +179,50 @@ def test_orders_and_guarantee_cards_for_a_consent_purpose_need_consent(
     consent.give_consent(customer_id=customer, purpose="loyalty", method="m", actor="t")
     order("L-2")
     assert Order.objects.filter(number="L-2").exists()
+
+
+def test_invoices_for_a_consent_purpose_need_consent(
+    loyalty: Any,
+    shop_api: Actor,
+    new_customer: Callable[..., uuid.UUID],
+    staff: Callable[..., Actor],
+) -> None:
+    from pledge.vault import invoices
+    from pledge.vault.models import Invoice
+
+    customer = new_customer()
+    order = services.place_order(
+        actor=shop_api,
+        purpose="order_fulfilment",
+        customer_id=customer,
+        number="I-1",
+        items=[{"sku": "R1", "name": "Ring", "quantity": 1, "unit_price": "10"}],
+        total="10",
+    )
+    accounting = staff("accounting")
+
+    def issue(number: str) -> uuid.UUID:
+        return invoices.issue_invoice(
+            actor=accounting,
+            purpose="instalments",
+            customer_id=customer,
+            order_id=order,
+            number=number,
+        )
+
+    with pytest.raises(ConsentRequired):
+        issue("HD-1")
+    assert not Invoice.objects.exists()
+    assert last_refusal().type == "vault:write_refused"
+    consent.give_consent(customer_id=customer, purpose="instalments", method="m", actor="t")
+    issue("HD-2")
+    assert [
+        i.number
+        for i in invoices.list_invoices(
+            actor=accounting, purpose="instalments", customer_id=customer
+        )
+    ] == ["HD-2"]
+    consent.withdraw_consent(customer_id=customer, purpose="instalments", method="m", actor="t")
+    with pytest.raises(ConsentRequired):
+        invoices.list_invoices(actor=accounting, purpose="instalments", customer_id=customer)
+    assert last_refusal().type == "vault:access_refused"

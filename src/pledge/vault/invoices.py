@@ -30,6 +30,7 @@ from pledge.vault.services import (
     check_collectable,
     clean_values,
     refuse_fields,
+    require_consent,
 )
 from pledge.vault.store import customer_key, encrypted_rows, fast_insert, read_values
 
@@ -91,6 +92,16 @@ def issue_invoice(
             )
         )
     refuse_fields(problems, actor=actor, purpose=purpose, customer_id=customer_id)
+    # P04: an invoice issued for a purpose based on consent needs a live one, like every write.
+    require_consent(
+        enforced,
+        purpose,
+        customer_id,
+        actor=actor,
+        event=EventType.WRITE_REFUSED,
+        consent_method=None,
+        fields=tried,
+    )
     cleaned = clean_values(buyer, enforced.policy.phone_region, allow_none=False)
     number = _plain("number", number, 64)
     tax_amount = _money(tax, "tax")
@@ -154,6 +165,16 @@ def list_invoices(*, actor: Actor, purpose: str, customer_id: uuid.UUID) -> list
             customer_id=customer_id,
             fields=["invoice"],
         )
+    # P04: reading invoices for a purpose based on consent needs a live one, like every read.
+    require_consent(
+        enforced,
+        purpose,
+        customer_id,
+        actor=actor,
+        event=EventType.ACCESS_REFUSED,
+        consent_method=None,
+        fields=["invoice"],
+    )
     key = customer_key(customer_id)
     invoices = list(
         Invoice.objects.filter(customer_id=customer_id)
