@@ -90,6 +90,13 @@ def test_the_view_never_reads_cookies(rf: RequestFactory, db: None) -> None:
         ("/s%E1%BA%A3n-ph%E1%BA%A9m", "/sản-phẩm"),
         ("/sa\u0309n", "/sản"),  # NFD becomes NFC: the same page counts once
         ("/" + "x" * 500, "/" + "x" * 199),
+        # identifiers in a path are counted as :id (P08: anonymous statistics only)
+        ("/u/an@example.vn/orders", "/u/:id/orders"),
+        ("/orders/20260105123", "/orders/:id"),
+        ("/me/verify/eyJ1IjoxfQ1a2b3c4d5e6f7g8h9/", "/me/verify/:id/"),
+        ("/o/3f2a9c1e-7b4d-4e21-9a0b-1c2d3e4f5a6b", "/o/:id"),
+        ("/nhan-kim-cuong-vang-trang-18k", "/nhan-kim-cuong-vang-trang-18k"),
+        ("/collections/summer-2026", "/collections/summer-2026"),
     ],
 )
 def test_paths_are_normalised(raw: str, expected: str) -> None:

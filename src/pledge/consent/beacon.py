@@ -9,6 +9,7 @@ prior consent too); the server cannot check that without an identifier, and keep
 from __future__ import annotations
 
 import datetime as dt
+import re
 import unicodedata
 from urllib.parse import unquote, urlsplit
 
@@ -29,6 +30,28 @@ OTHER_PATH = "/(other)"
 
 class BadPath(ValueError):
     """The `p` parameter is not a path on the shop's site; the message says why."""
+
+
+# Anyone can call the beacon with any path, and some paths carry identifiers (`/u/an@x.vn`,
+# `/orders/20260105123`, a token or a UUID). A segment that looks like one is counted as `:id`,
+# so the statistics stay anonymous (P08) whatever the shop's URLs hold.
+REDACTED = ":id"
+_IDENTIFIER = re.compile(r"@|\d{6,}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}")
+_RUN = re.compile(r"[A-Za-z0-9_]{20,}")
+
+
+def _looks_like_identifier(segment: str) -> bool:
+    if _IDENTIFIER.search(segment):
+        return True
+    # A long run of letters mixed with digits is a token or a hash; a slug's words are short.
+    return any(
+        any(c.isdigit() for c in run) and any(c.isalpha() for c in run)
+        for run in _RUN.findall(segment)
+    )
+
+
+def redact_identifiers(path: str) -> str:
+    return "/".join(REDACTED if _looks_like_identifier(seg) else seg for seg in path.split("/"))
 
 
 def _has_control_characters(text: str) -> bool:
@@ -55,7 +78,7 @@ def normalise_path(raw: str) -> str:
         raise BadPath("p has percent-escapes that are not UTF-8") from None
     if _has_control_characters(path):
         raise BadPath("p contains control characters")
-    return path[:MAX_PATH_CHARS] or "/"
+    return redact_identifiers(path)[:MAX_PATH_CHARS] or "/"
 
 
 def _bump(day: dt.date, path: str) -> int:
