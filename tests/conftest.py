@@ -489,4 +489,6 @@ def staff() -> Callable[[str], Any]:
         return Actor(kind="staff", id=ident, role=role)
 
     return make
+
+
 from tests.smtp import mailbox  # noqa: E402,F401 - the real SMTP server fixture, for every test directory
