@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.hashers import make_password
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from pledge.accounts.customer_auth import describe_device, device_label
 from pledge.accounts.models import CustomerAccount, CustomerDevice, CustomerSession
@@ -333,4 +333,8 @@ def test_device_labels() -> None:
     assert device_label(FIREFOX_LINUX) == "Firefox on Linux"
     assert device_label(CHROME_ANDROID) == "Chrome on Android"
     assert device_label("curl/8.0") == ""
-    assert describe_device("") == "an unknown browser"
+    # The wording is in the language of the email it goes into.
+    with translation.override("en"):
+        assert describe_device("") == "an unknown browser"
+    with translation.override("vi"):
+        assert describe_device("") == "một trình duyệt không xác định"
