@@ -144,7 +144,14 @@ class Scanner:
     def scan_files(self, paths: Iterable[Path]) -> list[str]:
         hits: list[str] = []
         for path in paths:
-            hits += self.scan_bytes(path.read_bytes(), str(path))
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                # A running PostgreSQL server replaces some files as it goes (global/
+                # pg_internal.init): one listed a moment ago may be gone; its successor is
+                # scanned by the next listing, and a vanished file holds nothing any more.
+                continue
+            hits += self.scan_bytes(data, str(path))
         return hits
 
 

@@ -1,5 +1,6 @@
 """Every state change of customer accounts of the privacy center (P16, P18): registering,
-verifying the email, signing in and out, sessions, password reset, and purging unverified accounts.
+verifying the email, signing in and out, sessions, password reset and change, and purging
+unverified accounts.
 
 - An account holds no plaintext personal data: the login email is in the vault
   (`pledge.vault.accounts`), found by its blind index, decrypted only to send a message.
@@ -18,6 +19,7 @@ import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
@@ -235,6 +237,20 @@ def _sign_in_subjects(normalised_email: str, address: str) -> list[throttle.Subj
     ]
 
 
+def _account_subject(account: CustomerAccount) -> throttle.Subject:
+    """The account counted by its id: the pages that know the account but not its email (the
+    verification link, the password change) count here, without decrypting the email. A lock of
+    it stops sign-in too (`check_sign_in`)."""
+    return throttle.subject(throttle.Scope.CUSTOMER_ACCOUNT, account_record(account.pk))
+
+
+def _known_account_subjects(account: CustomerAccount, address: str) -> list[throttle.Subject]:
+    return [
+        _account_subject(account),
+        throttle.subject(throttle.Scope.CUSTOMER_ADDRESS, throttle_address(address)),
+    ]
+
+
 def _count_mail_request(normalised_email: str, address: str, now: dt.datetime) -> bool:
     """Count a request that would email this address; False beyond the allowance (per address
     and per client, PLEDGE_LOGIN_MAX_FAILURES per PLEDGE_LOGIN_WINDOW_SECONDS)."""
@@ -254,9 +270,10 @@ def _count_failure(
     reason: str,
     account: CustomerAccount | None,
     now: dt.datetime,
-) -> None:
-    """Record a failed sign-in and count it against the account and the address. Runs in the
-    caller's transaction, which must commit (return, do not raise, after calling this)."""
+) -> bool:
+    """Record a failed sign-in and count it against the account and the address; True when this
+    failure locked one of them. Runs in the caller's transaction, which must commit (return, do
+    not raise, after calling this)."""
     customer_id = uuid.UUID(str(account.customer_id)) if account else None
     record = account_record(account.pk) if account else ""
     record_event(
@@ -267,7 +284,8 @@ def _count_failure(
         outcome=Outcome.FAILED,
         details={"reason": reason},
     )
-    for s in throttle.count_failure(subjects, now=now):
+    newly_locked = throttle.count_failure(subjects, now=now)
+    for s in newly_locked:
         account_scope = s.scope is throttle.Scope.CUSTOMER_ACCOUNT
         record_event(
             EventType.CUSTOMER_LOCKED_OUT,
@@ -278,6 +296,7 @@ def _count_failure(
             outcome=Outcome.REFUSED,
             details={"scope": s.scope.value, "seconds": int(throttle.lockout().total_seconds())},
         )
+    return bool(newly_locked)
 
 
 def _lock_email(normalised_email: str) -> None:
@@ -411,10 +430,7 @@ def verify_email(*, token: str, password: str, address: str) -> CustomerAccount 
     account = _token_account(token, _VERIFY_SALT, int(settings.PLEDGE_VERIFY_EMAIL_SECONDS))
     if account is None or account.verified_at is not None or account.disabled_at is not None:
         raise _dead_link()
-    subjects = [
-        throttle.subject(throttle.Scope.CUSTOMER_ACCOUNT, account_record(account.pk)),
-        throttle.subject(throttle.Scope.CUSTOMER_ADDRESS, throttle_address(address)),
-    ]
+    subjects = _known_account_subjects(account, address)
     if throttle.locked(subjects, now=now):
         make_password(password)
         return None
@@ -475,7 +491,10 @@ def check_sign_in(*, email: str, password: str, address: str) -> CustomerAccount
     subjects = _sign_in_subjects(normalised, address)
     found = find_account(email)
     account = CustomerAccount.objects.filter(pk=found[1]).first() if found else None
-    if throttle.locked(subjects, now=now):
+    # A lock earned on the password-change page (counted by account id) stops sign-in as well;
+    # one query either way, whether the email has an account or not.
+    lockable = [*subjects, _account_subject(account)] if account is not None else subjects
+    if throttle.locked(lockable, now=now):
         # Refused without looking at the password, even a right one, after the same work.
         make_password(password)
         return None
@@ -729,6 +748,96 @@ def reset_password(*, token: str, password: str, links: Links) -> CustomerAccoun
         _fingerprint(_RESET_SALT, account),
     )
     return account
+
+
+# ── Changing the password (signed in) ─────────────────────────────────────────────────────────
+
+
+class PasswordChange(StrEnum):
+    CHANGED = "changed"
+    WRONG_PASSWORD = "wrong_password"  # noqa: S105 - an outcome, not a password
+    LOCKED = "locked"
+
+
+def password_unchanged() -> ValidationError:
+    return ValidationError(
+        _("The new password must be different from the current one."), code="password_unchanged"
+    )
+
+
+@transaction.atomic
+def change_password(
+    *,
+    account_id: uuid.UUID,
+    current_password: str,
+    new_password: str,
+    session_key: str,
+    address: str,
+    links: Links,
+) -> PasswordChange:
+    """A signed-in customer changes their password (P16).
+
+    The current password is asked for because a session can be stolen: a wrong one counts as a
+    failed sign-in (against the client address, and against the account by its id, whose lock
+    stops sign-in too), so a stolen session is no password oracle. Locked: nothing is checked.
+    On success every other session of the account ends, `session_key` (this browser's) stays, and
+    the account is told by email. The caller then binds this session to the new password hash.
+    Raises ValidationError when the new password is weak or the same as the current one.
+    """
+    now = timezone.now()
+    account = CustomerAccount.objects.select_for_update().get(pk=account_id)
+    if not can_sign_in(account):
+        raise AccountError(_("This account cannot be used."))
+    subjects = _known_account_subjects(account, address)
+    customer_id = uuid.UUID(str(account.customer_id))
+    if throttle.locked(subjects, now=now):
+        record_event(
+            EventType.CUSTOMER_PASSWORD_CHANGED,
+            actor=customer_label(account),
+            customer_id=customer_id,
+            record=account_record(account.pk),
+            outcome=Outcome.REFUSED,
+            details={"via": "change", "reason": "locked"},
+        )
+        return PasswordChange.LOCKED
+    if not check_password(current_password, account.password):
+        locked = _count_failure(subjects, reason="change_password", account=account, now=now)
+        return PasswordChange.LOCKED if locked else PasswordChange.WRONG_PASSWORD
+    if new_password == current_password:
+        raise password_unchanged()
+    check_customer_password(new_password)
+    account.password = make_password(new_password)
+    account.password_changed_at = now
+    account.save(update_fields=["password", "password_changed_at"])
+    # The sessions of whoever else may know the old password end now; this one stays (the caller
+    # gives it a new key and the new password binding).
+    ended = end_sessions(account, keep=session_key)
+    throttle.clear(subjects[:1])
+    record_event(
+        EventType.CUSTOMER_PASSWORD_CHANGED,
+        actor=customer_label(account),
+        customer_id=customer_id,
+        record=account_record(account.pk),
+        details={"via": "change", "sessions_ended": ended},
+    )
+    _send(
+        account,
+        "customer_password_changed",
+        {"at": now, "reset_url": links.reset_request, "via": "change"},
+        # One notice per password hash: the new hash names this change.
+        _fingerprint(_RESET_SALT, account),
+    )
+    return PasswordChange.CHANGED
+
+
+@transaction.atomic
+def follow_session_key(*, account: CustomerAccount, old_key: str, new_key: str) -> None:
+    """The session kept its data under a new key (cycled after a password change, so a copy of
+    the old cookie is worth nothing): keep its row, and so its sign-in, pointing at it."""
+    if old_key and new_key and old_key != new_key:
+        CustomerSession.objects.filter(account=account, session_key=old_key).update(
+            session_key=new_key, last_seen_at=timezone.now()
+        )
 
 
 # ── Job: purge unverified accounts ────────────────────────────────────────────────────────────

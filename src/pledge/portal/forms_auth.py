@@ -1,5 +1,5 @@
-"""Forms of the privacy center's account pages: register, confirm the email, sign in, reset the
-password. Every input has a label; errors are tied to their input with aria-describedby
+"""Forms of the privacy center's account pages: register, confirm the email, sign in, reset or
+change the password. Every input has a label; errors are tied to their input with aria-describedby
 (`AccessibleForm`). Oversized or malformed input is a form error, never an exception."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pledge.accounts.customers import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
     check_customer_password,
+    password_unchanged,
 )
 from pledge.accounts.forms import AccessibleForm
 
@@ -54,16 +55,19 @@ def _password_field(
     )
 
 
+def _checked_new_password(password: str) -> str:
+    try:
+        check_customer_password(password)
+    except ValidationError as exc:
+        raise ValidationError(exc.messages) from None
+    return password
+
+
 class NewPasswordMixin(forms.Form):
     """Checks the `password` field against the customer password rules."""
 
     def clean_password(self) -> str:
-        password = str(self.cleaned_data.get("password", ""))
-        try:
-            check_customer_password(password)
-        except ValidationError as exc:
-            raise ValidationError(exc.messages) from None
-        return password
+        return _checked_new_password(str(self.cleaned_data.get("password", "")))
 
 
 class RegisterForm(NewPasswordMixin, AccessibleForm):
@@ -107,3 +111,29 @@ class SetPasswordForm(NewPasswordMixin, AccessibleForm):
         help_text=NEW_PASSWORD_HELP,
         autofocus=True,
     )
+
+
+class ChangePasswordForm(AccessibleForm):
+    """The current password (a stolen session must not be enough), and the new one twice, checked
+    against the same rules as at registration."""
+
+    current_password = _password_field(
+        _("Current password"), autocomplete="current-password", autofocus=True
+    )
+    new_password = _password_field(
+        _("New password"), autocomplete="new-password", help_text=NEW_PASSWORD_HELP
+    )
+    new_password_again = _password_field(_("New password again"), autocomplete="new-password")
+
+    def clean_new_password(self) -> str:
+        return _checked_new_password(str(self.cleaned_data.get("new_password", "")))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        current = data.get("current_password")
+        new, again = data.get("new_password"), data.get("new_password_again")
+        if new and again is not None and new != again:
+            self.add_error("new_password_again", _("The two new passwords are not the same."))
+        elif new and current and new == current:
+            self.add_error("new_password", password_unchanged())
+        return data

@@ -19,6 +19,7 @@ urlpatterns = [
         views_auth.password_reset_confirm,
         name="password_reset_confirm",
     ),
+    path("password/", views_auth.change_password, name="change_password"),
     path("sessions/", views_auth.sessions, name="sessions"),
     path("sessions/<int:session_id>/revoke/", views_auth.revoke_session, name="revoke_session"),
     # the privacy center (views_center)

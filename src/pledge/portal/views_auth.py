@@ -1,5 +1,6 @@
 """The privacy center's account pages (P16, P18): register, confirm the email, sign in and out,
-reset a forgotten password, and the list of sessions with their revoke buttons.
+reset a forgotten password, change the password, and the list of sessions with their revoke
+buttons.
 
 Thin views: forms in `forms_auth`, every change is a service of `pledge.accounts.customers`.
 Register, a failed sign-in and a reset request answer with the same page and status whether the
@@ -42,6 +43,7 @@ from pledge.accounts.sessions import follow_new_session_key
 from pledge.consent.secret_paths import secret_path_view
 from pledge.portal.access import CustomerContext, customer_view
 from pledge.portal.forms_auth import (
+    ChangePasswordForm,
     LoginForm,
     RegisterForm,
     ResetRequestForm,
@@ -316,6 +318,80 @@ def password_reset_confirm(request: HttpRequest, token: str) -> HttpResponse:
         request,
         "portal/auth/password_reset_confirm.html",
         {"form": form},
+        status=400 if posted else 200,
+    )
+
+
+# ── Changing the password (signed in) ─────────────────────────────────────────────────────────
+
+
+def _locked_message() -> str:
+    minutes = max(1, round(throttle.lockout().total_seconds() / 60))
+    return ngettext(
+        "Too many wrong passwords: changing the password and signing in to your account are "
+        "paused for %(minutes)d minute. You are still signed in here. If you forgot your "
+        "password, reset it instead.",
+        "Too many wrong passwords: changing the password and signing in to your account are "
+        "paused for %(minutes)d minutes. You are still signed in here. If you forgot your "
+        "password, reset it instead.",
+        minutes,
+    ) % {"minutes": minutes}
+
+
+def _keep_signed_in(request: HttpRequest, account: CustomerAccount) -> None:
+    """After a password change: a new session key (a copy of the old cookie is worth nothing),
+    bound to the new password hash, its row following it. The other sessions ended already."""
+    old_key = current_session_key(request)
+    request.session.cycle_key()
+    new_key = current_session_key(request)
+    account.refresh_from_db(fields=["password"])
+    request.session[SESSION_HASH] = session_hash(account)
+    customers.follow_session_key(account=account, old_key=old_key, new_key=new_key)
+    follow_new_session_key(old_key, new_key)  # a staff session in this browser too
+    forget_cached_account(request)
+
+
+@never_cache
+@customer_view
+@require_http_methods(["GET", "POST"])
+def change_password(request: HttpRequest) -> HttpResponse:
+    context: CustomerContext = request.customer  # type: ignore[attr-defined]
+    posted = request.method == "POST"
+    form = ChangePasswordForm(request.POST if posted else None)
+    if posted and form.is_valid():
+        try:
+            outcome = customers.change_password(
+                account_id=context.account.pk,
+                current_password=form.cleaned_data["current_password"],
+                new_password=form.cleaned_data["new_password"],
+                session_key=current_session_key(request),
+                address=client_address(request),
+                links=_links(request),
+            )
+        except ValidationError as exc:
+            form.add_error("new_password", exc)
+        except customers.AccountError as exc:
+            form.add_error(None, str(exc))
+        else:
+            if outcome is customers.PasswordChange.CHANGED:
+                _keep_signed_in(request, context.account)
+                messages.success(
+                    request,
+                    _(
+                        "Your password has been changed. Every other session of your account has "
+                        "ended; you are still signed in here."
+                    ),
+                )
+                return redirect("portal:sessions")
+            if outcome is customers.PasswordChange.LOCKED:
+                # Said plainly, and the session stays: a pause must not look like a sign-out.
+                form.add_error("current_password", _locked_message())
+            else:
+                form.add_error("current_password", _("The current password is wrong."))
+    return render(
+        request,
+        "portal/auth/change_password.html",
+        {"form": form, "nav": "sessions"},
         status=400 if posted else 200,
     )
 
