@@ -9,17 +9,22 @@ customer's language, and never decrypt anything themselves.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.template.loader import render_to_string
 from django.utils import formats, timezone
+from django.utils.safestring import SafeString
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
 from pledge.audit.events import EventType
 from pledge.audit.selectors import AccessLogEntry
+from pledge.consent.models import ConsentState
 from pledge.policy.enforcement import EnforcedPolicy
 from pledge.policy.render import channel_phrase, localized_date, period_phrase
 from pledge.policy.schema import Policy, Purpose
@@ -201,6 +206,7 @@ class HeldField:
     retention: list[str] = field(default_factory=list)
     recipients: list[Shared] = field(default_factory=list)
     account_note: bool = False  # the sign-in email: kept while the account exists
+    why: str = ""  # the "Used for / Kept / May be given to" block, rendered (policy text only)
 
 
 @dataclass
@@ -265,6 +271,90 @@ def _recipients(policy: Policy, key: str, lang: str) -> list[Shared]:
     ]
 
 
+@dataclass(frozen=True)
+class Explanation:
+    """What the policy says about one field: the same for every customer who holds that field on
+    the same record kinds, with the same consents live. Policy-derived text only."""
+
+    uses: tuple[Use, ...]
+    retention: tuple[str, ...]
+    recipients: tuple[Shared, ...]
+    html: SafeString
+
+
+# Rendered explanations, bounded (least recently used dropped first), per process, like the
+# compiled policy (policy/enforcement.py). Keys hold the policy's content hash, the language and
+# policy vocabulary only (a field key, record-kind names, purpose keys); values hold text derived
+# from the policy only. Nothing about a customer (no id, no value) goes in: P01, P18. A newly
+# published policy has a new content hash, so its text never meets the old one's.
+EXPLANATIONS_MAX = 2048
+_explanations: OrderedDict[tuple[Any, ...], Explanation] = OrderedDict()
+_explanations_lock = threading.Lock()
+
+
+def clear_explanations() -> None:
+    with _explanations_lock:
+        _explanations.clear()
+
+
+def explanation(
+    enforced: EnforcedPolicy,
+    key: str,
+    kinds: Iterable[str],
+    live: set[str],
+    *,
+    account_note: bool = False,
+) -> Explanation:
+    """Why `key` is held, how long it is kept and who may receive it, rendered once per (policy,
+    language, record kinds it is held on, which of the consents that use it are live)."""
+    policy = enforced.policy
+    lang = language()
+    consenting = frozenset(
+        p.key
+        for p in policy.purposes
+        if p.basis == "consent" and (key in p.fields or key in p.read_only)
+    )
+    relevant = frozenset(live) & consenting
+    kinds = frozenset(kinds)
+    cache_key = (enforced.content_hash, get_language(), key, kinds, relevant, account_note)
+    with _explanations_lock:
+        found = _explanations.get(cache_key)
+        if found is not None:
+            _explanations.move_to_end(cache_key)
+            return found
+    uses = tuple(_uses(policy, key, lang, set(relevant)))
+    retention = tuple(_retention(policy, key, kinds, lang))
+    recipients = tuple(_recipients(policy, key, lang))
+    html = render_to_string(
+        "portal/center/_why.html",
+        {
+            "uses": uses,
+            "retention": retention,
+            "recipients": recipients,
+            "account_note": account_note,
+        },
+    )
+    made = Explanation(uses, retention, recipients, SafeString(html.strip()))
+    with _explanations_lock:
+        _explanations[cache_key] = made
+        while len(_explanations) > EXPLANATIONS_MAX:
+            _explanations.popitem(last=False)
+    return made
+
+
+def live_consents(customer_id: uuid.UUID, policy: Policy) -> set[str]:
+    """The consent-based purposes the customer has a live consent for: one query (the ledger's
+    derived state, as `consent.services.has_live_consent` reads it per purpose)."""
+    keys = [p.key for p in consent_purposes(policy)]
+    if not keys:
+        return set()
+    return set(
+        ConsentState.objects.filter(
+            customer_id=customer_id, purpose__in=keys, live=True
+        ).values_list("purpose", flat=True)
+    )
+
+
 def data_groups(enforced: EnforcedPolicy, data: SubjectData, live: set[str]) -> list[DataGroup]:
     """The customer's data by category, each field with its uses, retention and recipients.
 
@@ -299,25 +389,32 @@ def data_groups(enforced: EnforcedPolicy, data: SubjectData, live: set[str]) -> 
             entry.values.append(ValueLine(value, where))
         return entry
 
+    # Each "where" text translated once, not once per value.
     profile_where = str(RECORD_KINDS["profile"])
+    account_where = _("your privacy-center account (sign-in)")
+    order_where = _("order %(number)s")
+    guarantee_where = _("guarantee card for %(product)s")
+    invoice_where = _("invoice %(number)s")
     for key, value in data.profile.items():
         add(key, "profile", _text(value), profile_where)
     for key, value in data.account.items():
-        entry = add(key, ACCOUNT_RECORD, _text(value), _("your privacy-center account (sign-in)"))
+        entry = add(key, ACCOUNT_RECORD, _text(value), account_where)
         entry.account_note = True
     for order in data.orders:
         add("purchase_history", "order")
+        where = order_where % {"number": order.number}
         for key, value in order.fields.items():
-            add(key, "order", _text(value), _("order %(number)s") % {"number": order.number})
+            add(key, "order", _text(value), where)
     for guarantee in data.guarantees:
         add("purchase_history", "guarantee")
+        where = guarantee_where % {"product": guarantee.product}
         for key, value in guarantee.fields.items():
-            where = _("guarantee card for %(product)s") % {"product": guarantee.product}
             add(key, "guarantee", _text(value), where)
     for invoice in data.invoices:
         add("payment_history", "invoice")
+        where = invoice_where % {"number": invoice.number}
         for key, value in invoice.fields.items():
-            add(key, "invoice", _text(value), _("invoice %(number)s") % {"number": invoice.number})
+            add(key, "invoice", _text(value), where)
     if data.payments:
         add("payment_history", "payment")
     if data.cards:
@@ -334,9 +431,11 @@ def data_groups(enforced: EnforcedPolicy, data: SubjectData, live: set[str]) -> 
     groups: dict[str, DataGroup] = {}
     for key in sorted(held, key=lambda k: (position.get(k, len(position)), k)):
         entry = held[key]
-        entry.uses = _uses(policy, key, lang, live)
-        entry.retention = _retention(policy, key, kinds[key], lang)
-        entry.recipients = _recipients(policy, key, lang)
+        why = explanation(enforced, key, kinds[key], live, account_note=entry.account_note)
+        entry.uses = list(why.uses)
+        entry.retention = list(why.retention)
+        entry.recipients = list(why.recipients)
+        entry.why = why.html
         group_key, group_label = group_of(category_of(policy, key))
         groups.setdefault(group_key, DataGroup(group_key, group_label)).fields.append(entry)
     ordering = [g[0] for g in CATEGORY_GROUPS] + [OTHER_GROUP[0]]
@@ -454,40 +553,54 @@ class RecordRow:
     fields: list[tuple[str, str]]
 
 
-def _labelled(policy: Policy, values: dict[str, Any], lang: str) -> list[tuple[str, str]]:
-    return [(field_label(policy, k, lang), _text(v)) for k, v in sorted(values.items())]
-
-
 def record_rows(enforced: EnforcedPolicy, data: SubjectData) -> dict[str, list[RecordRow]]:
     policy = enforced.policy
     lang = language()
+    # Every row repeats the same few labels and texts: look each up once (a customer with many
+    # orders has many rows; docs/benchmarks.md).
+    labels: dict[str, str] = {}
+    statuses = {k: str(v) for k, v in ORDER_STATUSES.items()}
+    payment_statuses = {k: str(v) for k, v in PAYMENT_STATUSES.items()}
+    order_of = _("order %(number)s")
+    valid = _("%(start)s to %(end)s")
+    no_card = _("card not kept")
+
+    def _labelled(values: dict[str, Any]) -> list[tuple[str, str]]:
+        out = []
+        for k, v in sorted(values.items()):
+            label = labels.get(k)
+            if label is None:
+                label = labels[k] = field_label(policy, k, lang)
+            out.append((label, _text(v)))
+        return out
+
     return {
         "orders": [
             RecordRow(
                 title=o.number,
                 when=localized_datetime(o.placed_at),
-                status=str(ORDER_STATUSES.get(o.status, o.status)),
+                status=statuses.get(o.status, o.status),
                 amount=money(o.total, o.currency),
                 detail="; ".join(
                     f"{item.get('quantity', 1)} × {item.get('name') or item.get('sku', '')}"
                     for item in o.items
                 ),
-                fields=_labelled(policy, o.fields, lang),
+                fields=_labelled(o.fields),
             )
             for o in data.orders
         ],
         "guarantees": [
             RecordRow(
                 title=g.product,
-                when=_("%(start)s to %(end)s")
+                when=valid
                 % {
                     "start": localized_date(g.issued_on, lang),
                     "end": localized_date(g.valid_until, lang),
                 },
                 status="",
                 amount="",
-                detail=_("order %(number)s") % {"number": g.order_number} if g.order_number else "",
-                fields=_labelled(policy, g.fields, lang),
+                detail=order_of % {"number": g.order_number} if g.order_number else "",
+                fields=_labelled(g.fields),
             )
             for g in data.guarantees
         ],
@@ -497,18 +610,18 @@ def record_rows(enforced: EnforcedPolicy, data: SubjectData) -> dict[str, list[R
                 when=localized_datetime(i.issued_at),
                 status="",
                 amount=money(i.total, i.currency),
-                detail=_("order %(number)s") % {"number": i.order_number},
-                fields=_labelled(policy, i.fields, lang),
+                detail=order_of % {"number": i.order_number},
+                fields=_labelled(i.fields),
             )
             for i in data.invoices
         ],
         "payments": [
             RecordRow(
-                title=_("order %(number)s") % {"number": p.order_number},
+                title=order_of % {"number": p.order_number},
                 when=localized_datetime(p.at),
-                status=str(PAYMENT_STATUSES.get(p.status, p.status)),
+                status=payment_statuses.get(p.status, p.status),
                 amount=money(p.amount, p.currency),
-                detail=p.card or _("card not kept"),
+                detail=p.card or no_card,
                 fields=[],
             )
             for p in data.payments

@@ -132,20 +132,13 @@ def home(request: HttpRequest, enforced: EnforcedPolicy) -> HttpResponse:
 # -- my data -------------------------------------------------------------------------------
 
 
-def _live_purposes(customer_id: uuid.UUID, enforced: EnforcedPolicy) -> set[str]:
-    return {
-        p.key
-        for p in selectors.consent_purposes(enforced.policy)
-        if consent.has_live_consent(customer_id, p.key)
-    }
-
-
 @require_GET
 @center_view
 def my_data(request: HttpRequest, enforced: EnforcedPolicy) -> HttpResponse:
     customer = _customer(request)
     data = subject.read_subject(actor=customer.actor, customer_id=customer.customer_id)
-    groups = selectors.data_groups(enforced, data, _live_purposes(customer.customer_id, enforced))
+    live = selectors.live_consents(customer.customer_id, enforced.policy)
+    groups = selectors.data_groups(enforced, data, live)
     held = {f.key for g in groups for f in g.fields}
     return render(
         request,
