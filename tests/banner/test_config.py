@@ -58,6 +58,15 @@ def test_it_speaks_vietnamese(client: Client, leman: Any) -> None:
     assert config["categories"][2]["description"].startswith("Đèn hiệu web")
     assert config["categories"][2]["services"][0]["name"] == "Đèn hiệu web của Leman Jewelry"
     assert config["policy_url"].endswith("/privacy/?lang=vi")
+    assert config["texts"]["accept_all"] == "Chấp nhận tất cả"
+    assert all(text != config_en_text for text, config_en_text in _pairs(client))
+
+
+def _pairs(client: Client) -> list[tuple[str, str]]:
+    """Every banner text in vi beside its en original: none may be left in English."""
+    vi = get(client, "?lang=vi").json()["texts"]
+    en = get(client, "?lang=en").json()["texts"]
+    return [(vi[k], en[k]) for k in en if isinstance(en[k], str) and en[k].strip()]
 
 
 def test_without_lang_it_uses_the_policy_default_language(client: Client, leman: Any) -> None:
