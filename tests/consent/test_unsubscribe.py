@@ -277,3 +277,43 @@ def test_a_purpose_that_is_not_marketing_cannot_be_used(
             actor=marketer,
         )
     assert not OutboxMessage.objects.exists()
+
+
+def test_preset_c_can_send_its_marketing_email_and_honours_the_objection(
+    db: None, settings: Any, marketer: Actor
+) -> None:
+    # Preset C (JewelryODM) sends marketing email on legitimate interest (seed C): the address
+    # must be readable whole for that purpose, and an unsubscribe is an absolute objection.
+    from pledge.policy.loader import load_policy
+    from pledge.policy.services import publish_policy
+    from pledge.vault import services as vault
+
+    settings.PLEDGE_PUBLIC_URL = PUBLIC_URL
+    clear_policy_cache()
+    loaded = load_policy("jewelryodm")
+    publish_policy(loaded, actor="test", effective_date=loaded.policy.effective_date)
+    clear_policy_cache()
+    try:
+        shop = Actor(kind="api", id="odm-backend", purposes=frozenset({"account"}))
+        customer = vault.collect_customer(
+            actor=shop, purpose="account", fields={"email": "buyer@example.com"}, language="en"
+        )
+
+        def send(key: str) -> OutboxMessage | None:
+            return send_marketing_email(
+                customer_id=customer,
+                purpose="marketing_email",
+                template=DEFAULT_TEMPLATE,
+                context={"headline": "New collection", "text": "…"},
+                idempotency_key=key,
+                actor=marketer,
+            )
+
+        sent = send("odm-1")
+        assert sent is not None and sent.category == "marketing"
+        services.withdraw_consent(
+            customer_id=customer, purpose="marketing_email", method="one_click", actor="t"
+        )
+        assert send("odm-2") is None
+    finally:
+        clear_policy_cache()
