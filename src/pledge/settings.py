@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "pledge.console",
     "pledge.notify",
     "pledge.portal",
+    "pledge.rights",
     "pledge.demoshop",
 ]
 

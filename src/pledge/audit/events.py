@@ -76,6 +76,10 @@ class EventType(StrEnum):
     STAFF_SECOND_FACTOR_ENROLLED = "staff:second_factor_enrolled"
     STAFF_RECOVERY_CODES_GENERATED = "staff:recovery_codes_generated"
     STAFF_RECOVERY_CODE_USED = "staff:recovery_code_used"
+    # data-subject requests (issue 6; P18, P20)
+    RIGHTS_REQUEST_FILED = "rights:request_filed"
+    RIGHTS_REQUEST_EXTENDED = "rights:request_extended"
+    RIGHTS_REQUEST_CANCELED = "rights:request_canceled"
     # the audit log itself
     AUDIT_VERIFIED = "audit:verified"
     AUDIT_EXPORTED = "audit:exported"

@@ -99,6 +99,9 @@ EVENT_LABELS: dict[EventType, Promise] = {
     EventType.STAFF_SECOND_FACTOR_ENROLLED: _("an authenticator app enrolled"),
     EventType.STAFF_RECOVERY_CODES_GENERATED: _("new recovery codes issued"),
     EventType.STAFF_RECOVERY_CODE_USED: _("a recovery code used"),
+    EventType.RIGHTS_REQUEST_FILED: _("a data-subject request filed"),
+    EventType.RIGHTS_REQUEST_EXTENDED: _("a data-subject request's deadline extended"),
+    EventType.RIGHTS_REQUEST_CANCELED: _("a data-subject request canceled"),
     EventType.AUDIT_VERIFIED: _("the audit chain verified intact"),
     EventType.AUDIT_EXPORTED: _("the audit log exported as CSV"),
 }
@@ -111,6 +114,7 @@ EVENT_SOURCES: dict[str, Promise] = {
     "api": _("Shop API"),
     "staff": _("Staff accounts"),
     "customer": _("Customer accounts"),
+    "rights": _("Data-subject requests"),
     "audit": _("Audit log"),
 }
 
