@@ -45,8 +45,10 @@ WARM_UP = 20
 BREAK_GLASS_ACCESSES = 10
 
 
-def setup_django(args: argparse.Namespace) -> Path:
-    var_dir = Path(tempfile.mkdtemp(prefix="pledge-bench-console-"))
+def setup_django(args: argparse.Namespace, prefix: str = "pledge-bench-console-") -> Path:
+    """A throwaway var dir and database (or the empty one `--database-url` names), migrated,
+    with the preset published. Shared by the page benchmarks."""
+    var_dir = Path(tempfile.mkdtemp(prefix=prefix))
     os.environ["PLEDGE_VAR_DIR"] = str(var_dir)
     os.environ["DJANGO_SETTINGS_MODULE"] = "pledge.settings"
     os.environ.setdefault("PLEDGE_LOG_LEVEL", "WARNING")

@@ -35,13 +35,11 @@ import datetime as dt
 import gzip
 import io
 import json
-import os
 import pstats
 import random
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -54,6 +52,7 @@ REPO = BENCH_DIR.parent
 RESULTS = BENCH_DIR / "results"
 sys.path.insert(0, str(REPO))
 
+from bench import bench_console  # noqa: E402
 from bench.bench_console import analyze  # noqa: E402
 from bench.bench_vault import Figure, machine, print_table  # noqa: E402
 
@@ -75,29 +74,7 @@ PAGE_DAYS = 90
 
 
 def setup_django(args: argparse.Namespace) -> Path:
-    var_dir = Path(tempfile.mkdtemp(prefix="pledge-bench-portal-"))
-    os.environ["PLEDGE_VAR_DIR"] = str(var_dir)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "pledge.settings"
-    os.environ.setdefault("PLEDGE_LOG_LEVEL", "WARNING")
-    if args.database_url:
-        os.environ["DATABASE_URL"] = args.database_url
-    else:
-        os.environ.pop("DATABASE_URL", None)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    from pledge.policy.loader import load_policy
-    from pledge.policy.services import publish_policy
-    from pledge.vault.models import Customer
-
-    call_command("migrate", interactive=False, verbosity=0)
-    if Customer.objects.exists():
-        raise SystemExit("bench: give an empty, throwaway database")
-    loaded = load_policy(PRESET)
-    publish_policy(loaded, actor="bench", effective_date=loaded.policy.effective_date)
-    return var_dir
+    return bench_console.setup_django(args, prefix="pledge-bench-portal-")
 
 
 def note(message: str, started: float) -> None:

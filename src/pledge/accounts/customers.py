@@ -733,21 +733,36 @@ def reset_password(*, token: str, password: str, links: Links) -> CustomerAccoun
             purpose=ACCOUNT_SECURITY,
             details={"linked": linked is not None, "via": "reset"},
         )
-    ended = end_sessions(account)
+    _password_changed(account, customer_id, via="reset", now=now, links=links)
+    return account
+
+
+def _password_changed(
+    account: CustomerAccount,
+    customer_id: uuid.UUID,
+    *,
+    via: str,
+    now: dt.datetime,
+    links: Links,
+    keep_session: str | None = None,
+) -> None:
+    """After a reset or a change: end the sessions of whoever else may know the old password
+    (all of them, or all but `keep_session`), record it, and tell the customer (P16)."""
+    ended = end_sessions(account, keep=keep_session)
     record_event(
         EventType.CUSTOMER_PASSWORD_CHANGED,
         actor=customer_label(account),
         customer_id=customer_id,
         record=account_record(account.pk),
-        details={"via": "reset", "sessions_ended": ended},
+        details={"via": via, "sessions_ended": ended},
     )
     _send(
         account,
         "customer_password_changed",
-        {"at": now, "reset_url": links.reset_request},
+        {"at": now, "reset_url": links.reset_request, "via": via},
+        # One notice per password hash: the new hash names this change.
         _fingerprint(_RESET_SALT, account),
     )
-    return account
 
 
 # ── Changing the password (signed in) ─────────────────────────────────────────────────────────
@@ -809,23 +824,10 @@ def change_password(
     account.password = make_password(new_password)
     account.password_changed_at = now
     account.save(update_fields=["password", "password_changed_at"])
-    # The sessions of whoever else may know the old password end now; this one stays (the caller
-    # gives it a new key and the new password binding).
-    ended = end_sessions(account, keep=session_key)
     throttle.clear(subjects[:1])
-    record_event(
-        EventType.CUSTOMER_PASSWORD_CHANGED,
-        actor=customer_label(account),
-        customer_id=customer_id,
-        record=account_record(account.pk),
-        details={"via": "change", "sessions_ended": ended},
-    )
-    _send(
-        account,
-        "customer_password_changed",
-        {"at": now, "reset_url": links.reset_request, "via": "change"},
-        # One notice per password hash: the new hash names this change.
-        _fingerprint(_RESET_SALT, account),
+    # This session stays (the caller gives it a new key and the new password binding).
+    _password_changed(
+        account, customer_id, via="change", now=now, links=links, keep_session=session_key
     )
     return PasswordChange.CHANGED
 
