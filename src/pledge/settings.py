@@ -190,6 +190,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = envint("PLEDGE_MAX_BODY_BYTES", 2_621_440, minimum
 # Keys (vault/keyring.py): master keys, the blind-index key and the audit signing key live outside
 # the database, in PLEDGE_KEYRING(_FILE) or else a file under var/keys/ created on first use.
 PLEDGE_KEYRING_PATH = Path(env("PLEDGE_KEYRING_PATH", str(VAR_DIR / "keys" / "keyring.json")))
+# Customers' wrapped data keys live in this key store, apart from the database, so that destroying
+# one also makes every earlier database backup unreadable for that customer (issue 6, erasure).
+PLEDGE_KEYSTORE_PATH = Path(env("PLEDGE_KEYSTORE_PATH", str(VAR_DIR / "keys" / "keystore.sqlite3")))
 # Encrypted files (identity-document images) live here, never in the database.
 PLEDGE_FILES_DIR = Path(env("PLEDGE_FILES_DIR", str(VAR_DIR / "files")))
 PLEDGE_ID_DOCUMENT_MAX_BYTES = envint("PLEDGE_ID_DOCUMENT_MAX_BYTES", 5_242_880, minimum=1024)
@@ -238,6 +241,12 @@ PLEDGE_WORKER_INTERVAL_SECONDS = envint("PLEDGE_WORKER_INTERVAL_SECONDS", 5, min
 # Customer accounts of the privacy center (/me/).
 PLEDGE_CUSTOMER_SESSION_SECONDS = envint("PLEDGE_CUSTOMER_SESSION_SECONDS", 14 * 86400, minimum=300)
 PLEDGE_VERIFY_EMAIL_SECONDS = envint("PLEDGE_VERIFY_EMAIL_SECONDS", 72 * 3600, minimum=300)
+
+# Data-subject requests (rights/): the one-time code of the public request form, and how long a
+# signed link to a customer's data package works.
+PLEDGE_IDENTITY_CODE_SECONDS = envint("PLEDGE_IDENTITY_CODE_SECONDS", 15 * 60, minimum=60)
+PLEDGE_IDENTITY_CODE_ATTEMPTS = envint("PLEDGE_IDENTITY_CODE_ATTEMPTS", 5, minimum=1)
+PLEDGE_EXPORT_LINK_SECONDS = envint("PLEDGE_EXPORT_LINK_SECONDS", 7 * 86400, minimum=300)
 
 # The cookie banner (P07): origins of the shop's site allowed to post choices (the policy's
 # controller website is always allowed), and how long a choice lasts before the banner asks again.

@@ -3,7 +3,7 @@ password reset, sessions; views_center: everything behind the sign-in."""
 
 from django.urls import path
 
-from pledge.portal import views_auth, views_center
+from pledge.portal import views_auth, views_center, views_export, views_requests
 
 app_name = "portal"
 
@@ -32,4 +32,14 @@ urlpatterns = [
     path("marketing/", views_center.marketing, name="marketing"),
     path("access-log/", views_center.access_log, name="access_log"),
     path("policy/", views_center.policy_versions, name="policy"),
+    # data-subject requests (views_requests) and the data package download (views_export)
+    path("requests/", views_requests.requests_list, name="requests"),
+    path("requests/new/", views_requests.new_request, name="new_request"),
+    path("requests/<uuid:request_id>/", views_requests.request_detail, name="request_detail"),
+    path("requests/<uuid:request_id>/cancel/", views_requests.cancel, name="request_cancel"),
+    path(
+        "requests/<uuid:request_id>/package.<str:fmt>",
+        views_export.download,
+        name="request_package",
+    ),
 ]
