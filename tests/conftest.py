@@ -103,6 +103,7 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.STATIC_ROOT = var_dir / "static"
     settings.STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns if it is absent
     settings.PLEDGE_KEYRING_PATH = var_dir / "keys" / "keyring.json"
+    settings.PLEDGE_KEYSTORE_PATH = var_dir / "keys" / "keystore.sqlite3"
     settings.PLEDGE_FILES_DIR = var_dir / "files"
 
     if backend == "sqlite":

@@ -11,4 +11,8 @@ JOBS: list[str] = [
     "pledge.consent.services.expire_due",
     # unverified customer accounts older than PLEDGE_VERIFY_EMAIL_SECONDS are removed (accounts/)
     "pledge.accounts.customers.purge_unverified",
+    # destroy data keys whose shred a crash interrupted after the database commit (vault/)
+    "pledge.vault.shred.flush_shreds_job",
+    # legal holds of erased customers that ended: the held values and their key go (vault/)
+    "pledge.vault.erasure.expire_holds_job",
 ]

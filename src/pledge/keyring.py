@@ -244,9 +244,14 @@ def _read_keyring() -> Keyring:
 
 
 def _database_holds_data_keys() -> bool:
+    """Does the key store or the database hold anything the keyring is needed for?"""
     from django.db import connection
 
-    table = "vault_datakey"
+    from pledge.vault.keystore import keystore
+
+    if keystore().holds_keys():
+        return True
+    table = "vault_encryptedvalue"
     if table not in connection.introspection.table_names():
         return False
     with connection.cursor() as cursor:

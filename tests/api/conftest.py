@@ -25,10 +25,10 @@ from pledge.consent.models import ConsentEvent, ConsentState
 from pledge.vault import services
 from pledge.vault.access import Actor
 from pledge.vault.documents import store_id_document
+from pledge.vault.keystore import keystore
 from pledge.vault.models import (
     BlindIndex,
     Customer,
-    DataKey,
     EncryptedValue,
     GuaranteeCard,
     IdDocument,
@@ -201,7 +201,9 @@ def db_state() -> dict[str, Any]:
         "customer_versions": sorted(
             str(t) for t in Customer.objects.values_list("updated_at", flat=True)
         ),
-        "data_keys": DataKey.objects.count(),
+        "data_keys": sum(
+            1 for c in Customer.objects.values_list("id", flat=True) if keystore().get(c, 0)
+        ),
         "values": EncryptedValue.objects.count(),
         "values_digest": values.hexdigest(),
         "indexes": BlindIndex.objects.count(),

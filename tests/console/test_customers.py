@@ -401,9 +401,9 @@ def test_no_break_glass_links_without_the_capability(
 def test_an_erased_customer_is_410_with_a_plain_sentence(
     client: Client, customer_id: uuid.UUID
 ) -> None:
-    from pledge.vault.models import DataKey
+    from pledge.vault.keystore import keystore
 
-    DataKey.objects.filter(customer_id=customer_id).delete()  # crypto-shredding
+    keystore().destroy(customer_id, [0])  # crypto-shredding
     as_role(client, "sales")
     response = page(client, f"/console/customers/{customer_id}/", purpose="order_fulfilment")
     assert response.status_code == 410

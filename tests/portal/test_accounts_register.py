@@ -20,7 +20,8 @@ from pledge.audit.models import AuditEvent
 from pledge.consent.models import PolicyAcceptance
 from pledge.notify.models import OutboxMessage
 from pledge.vault.accounts import ACCOUNT_RECORD, find_account
-from pledge.vault.models import BlindIndex, Customer, DataKey, EncryptedValue
+from pledge.vault.keystore import keystore
+from pledge.vault.models import BlindIndex, Customer, EncryptedValue
 from pledge.vault.services import collect_customer, list_orders, place_order
 from tests.portal.conftest import (
     HOME,
@@ -213,7 +214,7 @@ def test_the_database_holds_no_plaintext_email(leman: Any) -> None:
 
 
 def test_the_account_joins_the_customer_who_ordered_before(
-    leman: Any, shop_api: Any, mailbox: Mailbox
+    leman: Any, shop_api: Any, mailbox: Mailbox, django_capture_on_commit_callbacks: Any
 ) -> None:
     """Someone who ordered before registers with the same email: once the email is verified,
     the account belongs to that customer, and the temporary customer is crypto-shredded."""
@@ -234,13 +235,14 @@ def test_the_account_joins_the_customer_who_ordered_before(
     register(client, "Buyer@Example.com")
     temporary = account_for("buyer@example.com").customer_id
     assert temporary != ordered
-    response = client.post(verification_link(mailbox), {"password": PASSWORD})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(verification_link(mailbox), {"password": PASSWORD})
     assert response.status_code == 302
 
     account = account_for("buyer@example.com")
     assert account.customer_id == ordered
     assert not Customer.objects.filter(pk=temporary).exists()
-    assert not DataKey.objects.filter(customer_id=temporary).exists()
+    assert keystore().generations(temporary) == []  # its key destroyed once the link committed
     assert not EncryptedValue.objects.filter(customer_id=temporary).exists()
     assert details("customer:email_verified")[-1] == {"linked": True}
     # The customer now sees the orders placed before registering.

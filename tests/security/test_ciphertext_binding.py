@@ -20,7 +20,8 @@ from pledge.audit.models import AuditEvent
 from pledge.vault import documents, services
 from pledge.vault.access import SUBJECT_ACCESS, Actor
 from pledge.vault.errors import NotFound, VaultError
-from pledge.vault.models import DataKey, EncryptedValue, IdDocument, RecordKind
+from pledge.vault.keystore import StoredKey, keystore
+from pledge.vault.models import EncryptedValue, IdDocument, RecordKind
 from pledge.vault.store import KeyUnavailable
 
 A = {
@@ -120,24 +121,14 @@ def write_ciphertext(pk: int, blob: bytes) -> None:
 
 
 def wrapped_key(customer_id: uuid.UUID) -> tuple[int, bytes]:
-    table = connection.ops.quote_name(DataKey._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT master_version, wrapped FROM {table} WHERE customer_id = %s",
-            [_uuid_param(customer_id)],
-        )
-        version, blob = cursor.fetchone()
-    return int(version), bytes(blob)
+    found = keystore().get(customer_id, 0)
+    assert found is not None
+    return found
 
 
 def write_wrapped_key(customer_id: uuid.UUID, version: int, blob: bytes) -> None:
-    table = connection.ops.quote_name(DataKey._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET master_version = %s, wrapped = %s WHERE customer_id = %s",
-            [version, blob, _uuid_param(customer_id)],
-        )
-        assert cursor.rowcount == 1
+    keystore().rewrap([StoredKey(customer_id, 0, version, blob)])
+    assert keystore().get(customer_id, 0) == (version, blob)
 
 
 def _uuid_param(value: uuid.UUID) -> object:

@@ -20,7 +20,8 @@ from pledge.consent.models import ConsentEvent, ConsentState
 from pledge.consent.services import has_live_consent, rebuild_state
 from pledge.vault import importer, services
 from pledge.vault.access import Actor
-from pledge.vault.models import BlindIndex, Customer, DataKey, EncryptedValue
+from pledge.vault.keystore import keystore
+from pledge.vault.models import BlindIndex, Customer, EncryptedValue
 
 HEADER = "external_ref,full_name,email,phone,address\n"
 ROWS = [
@@ -63,10 +64,17 @@ def good_csv(tmp_path: Path) -> Path:
     return csv_file(tmp_path, "".join(lines))
 
 
+def keys_of_customers() -> int:
+    """Customers of this test's database with a data key in the key store (which outlives the
+    test's rolled-back transaction, so count only keys whose customer exists)."""
+    store = keystore()
+    return sum(1 for c in Customer.objects.values_list("id", flat=True) if store.get(c, 0))
+
+
 def vault_rows() -> tuple[int, int, int, int]:
     return (
         Customer.objects.count(),
-        DataKey.objects.count(),
+        keys_of_customers(),
         EncryptedValue.objects.count(),
         BlindIndex.objects.count(),
     )
@@ -353,7 +361,6 @@ def test_the_insert_columns_cover_every_column_of_the_models() -> None:
     """The importer writes rows without the ORM: a new column must be added there too."""
     for model, columns in [
         (Customer, importer.CUSTOMER_COLUMNS),
-        (DataKey, importer.DATA_KEY_COLUMNS),
         (EncryptedValue, importer.VALUE_COLUMNS),
         (BlindIndex, importer.INDEX_COLUMNS),
         (ConsentEvent, importer.CONSENT_EVENT_COLUMNS),

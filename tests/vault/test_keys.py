@@ -38,7 +38,8 @@ from pledge.vault import services
 from pledge.vault.access import SUBJECT_ACCESS, Actor
 from pledge.vault.crypto import data_key_aad
 from pledge.vault.keys import key_status, rewrap_data_keys
-from pledge.vault.models import DataKey, EncryptedValue
+from pledge.vault.keystore import StoredKey, keystore
+from pledge.vault.models import Customer, EncryptedValue
 from tests.security.helpers import pledge_env, run_pledge
 
 PEOPLE = [
@@ -57,6 +58,8 @@ def keyring_path(settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.delenv("PLEDGE_KEYRING_FILE", raising=False)
     path = tmp_path / "keys" / "keyring.json"
     settings.PLEDGE_KEYRING_PATH = path
+    # And a key store of its own: the session's store outlives each test's rolled-back database.
+    settings.PLEDGE_KEYSTORE_PATH = tmp_path / "keys" / "keystore.sqlite3"
     reset_keyring_cache()
     yield path
     reset_keyring_cache()
@@ -94,9 +97,21 @@ def mode(path: Path) -> int:
 
 
 def wrapped() -> dict[uuid.UUID, tuple[int, bytes]]:
-    return {
-        row.customer_id: (row.master_version, bytes(row.wrapped)) for row in DataKey.objects.all()
-    }
+    store = keystore()
+    out = {}
+    for cid in Customer.objects.values_list("id", flat=True):
+        found = store.get(cid, 0)
+        assert found is not None
+        out[cid] = found
+    return out
+
+
+def rewrapped_at(cid: uuid.UUID) -> str | None:
+    conn = keystore()._connect()
+    row = conn.execute(
+        "SELECT rewrapped_at FROM data_keys WHERE customer_id = ?", (cid.bytes,)
+    ).fetchone()
+    return row[0] if row else None
 
 
 def test_values_read_back_before_rotation(customers: dict[uuid.UUID, dict[str, Any]]) -> None:
@@ -123,7 +138,7 @@ def test_rotate_rewraps_every_data_key_and_keeps_every_value(
     for cid, (version, blob) in after.items():
         assert version == 2
         assert blob != before[cid][1]
-    assert all(row.rewrapped_at is not None for row in DataKey.objects.all())
+    assert all(rewrapped_at(cid) is not None for cid in after)
     # Field ciphertexts are untouched: only the data keys' wrapping changed.
     assert dict(EncryptedValue.objects.values_list("pk", "ciphertext")) == ciphertexts
 
@@ -154,7 +169,7 @@ def test_rotate_rewraps_every_data_key_and_keeps_every_value(
     new = services.collect_customer(
         actor=shop_api, purpose="order_fulfilment", fields={"full_name": "Mới Sau Xoay"}
     )
-    assert DataKey.objects.get(customer_id=new).master_version == 2
+    assert wrapped()[new][0] == 2
 
 
 def test_after_rotation_the_old_master_key_can_be_retired(
@@ -223,10 +238,10 @@ def test_rotation_by_another_process_is_picked_up(
     write_keyring_file(keyring_path, doc)
     other = parse_keyring(keyring_path.read_text(), source="other", writable_path=keyring_path)
     cid = next(iter(customers))
-    row = DataKey.objects.get(customer_id=cid)
-    raw = other.master.unwrap(1, bytes(row.wrapped), aad=data_key_aad(cid))
+    _, old = wrapped()[cid]
+    raw = other.master.unwrap(1, old, aad=data_key_aad(cid))
     version, blob = other.master.wrap(raw, aad=data_key_aad(cid))
-    DataKey.objects.filter(customer_id=cid).update(master_version=version, wrapped=blob)
+    keystore().rewrap([StoredKey(cid, 0, version, blob)])
     assert load_keyring().master.versions() == [1]  # still the cached copy
 
     assert_all_readable(customers)
@@ -297,7 +312,8 @@ def test_bad_batch_size_changes_nothing(customers: dict[uuid.UUID, Any]) -> None
 def test_status_names_versions_missing_from_the_keyring(
     customers: dict[uuid.UUID, Any],
 ) -> None:
-    DataKey.objects.filter(customer_id=next(iter(customers))).update(master_version=9)
+    cid = next(iter(customers))
+    keystore().rewrap([StoredKey(cid, 0, 9, wrapped()[cid][1])])
     with pytest.raises(CommandError, match=r"missing from the keyring: \[9\]"):
         keys("status")
 

@@ -24,8 +24,10 @@ from django.db import transaction
 from pledge.accounts.models import CustomerAccount
 from pledge.audit.events import EventType
 from pledge.audit.services import record_event
-from pledge.vault.models import BlindIndex, Customer, DataKey, EncryptedValue, Order, RecordKind
+from pledge.vault.keystore import keystore
+from pledge.vault.models import BlindIndex, Customer, EncryptedValue, Order, RecordKind
 from pledge.vault.normalise import clean_value, normalise_email
+from pledge.vault.shred import shred_after_commit
 from pledge.vault.store import (
     create_data_key,
     customer_key,
@@ -61,8 +63,7 @@ def create_account_subject(*, account_id: uuid.UUID, email: str, language: str) 
     customer_id = uuid.uuid4()
     with transaction.atomic():
         fast_insert([Customer(id=customer_id, language=language)])
-        key, data_key = create_data_key(customer_id)
-        fast_insert([data_key])
+        key = create_data_key(customer_id)
         fast_insert(encrypted_rows(key, ACCOUNT_RECORD, account_id, {EMAIL: cleaned}))
         fast_insert(
             index_rows(customer_id, ACCOUNT_RECORD, account_id, {EMAIL: cleaned}, region=_REGION)
@@ -128,7 +129,7 @@ def link_to_profile(*, account_id: uuid.UUID) -> uuid.UUID | None:
     target = found.pop()
     if (
         CustomerAccount.objects.filter(customer_id=target).exists()
-        or not DataKey.objects.filter(customer_id=target).exists()  # erased: nothing to join
+        or Customer.objects.filter(pk=target, erased_at__isnull=False).exists()  # erased
     ):
         return None
     key = customer_key(target)
@@ -156,10 +157,11 @@ def shred_account_subject(customer_id: uuid.UUID) -> None:
     (with its account, by cascade). Only for customers that hold nothing but an account record."""
     if not holds_only_account(customer_id):
         raise ValueError("not a temporary account customer: refusing to delete it")
-    DataKey.objects.filter(customer_id=customer_id).delete()
+    generations = keystore().generations(customer_id)
     EncryptedValue.objects.filter(customer_id=customer_id).delete()
     BlindIndex.objects.filter(customer_id=customer_id).delete()
     Customer.objects.filter(pk=customer_id).delete()
+    shred_after_commit(customer_id, generations)
 
 
 def holds_only_account(customer_id: uuid.UUID) -> bool:

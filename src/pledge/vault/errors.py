@@ -69,3 +69,12 @@ class PolicyNotInForce(VaultError):
     status = 503
     code = "no-policy"
     title = "No privacy policy in force"
+
+
+class ProcessingRestricted(VaultError):
+    """Processing of this customer's data is restricted (GDPR Art 18; Decree 356 Art 5), or the
+    customer was erased and only what a legal hold keeps may be used, for that hold's purpose."""
+
+    status = 403
+    code = "processing-restricted"
+    title = "Processing of this customer's data is restricted"

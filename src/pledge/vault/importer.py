@@ -47,7 +47,8 @@ from pledge.policy.enforcement import EnforcedPolicy
 from pledge.vault.access import Actor, authorize, policy, refuse
 from pledge.vault.crypto import CustomerKey, blind_index, new_data_key, wrap_data_key
 from pledge.vault.errors import ConsentRequired, FieldsRefused, Problem, ValuesInvalid
-from pledge.vault.models import BlindIndex, Customer, DataKey, EncryptedValue, RecordKind
+from pledge.vault.keystore import StoredKey, keystore
+from pledge.vault.models import BlindIndex, Customer, EncryptedValue, RecordKind
 from pledge.vault.normalise import DERIVED_FIELDS, INDEXED_FIELDS, index_value, nfc
 from pledge.vault.services import check_collectable, clean_values
 
@@ -481,8 +482,18 @@ def _skip_known(ctx: _Context, rows: list[_Row]) -> list[_Row]:
 # `store.create_data_key`, `store.encrypted_rows` and `store.index_rows`, so what is stored is the
 # same; tests/vault/test_import.py reads it back through the services and checks that these column
 # lists still cover every column of the models.
-CUSTOMER_COLUMNS = ("id", "created_at", "updated_at", "language", "external_ref")
-DATA_KEY_COLUMNS = ("customer", "master_version", "wrapped", "created_at", "rewrapped_at")
+CUSTOMER_COLUMNS = (
+    "id",
+    "created_at",
+    "updated_at",
+    "language",
+    "external_ref",
+    "key_generation",
+    "erased_at",
+    "held_until",
+    "restricted_at",
+    "restriction_reason",
+)
 VALUE_COLUMNS = ("customer", "record_kind", "record_id", "field", "ciphertext", "updated_at")
 INDEX_COLUMNS = ("customer", "kind", "digest", "record_kind", "record_id")
 # The consent ledger (consent/models.py): a `given` event per customer, then its derived state,
@@ -549,7 +560,7 @@ def _insert_customers(ctx: _Context, rows: list[_Row]) -> None:
     keyring = load_keyring()
     profile = RecordKind.PROFILE.value
     customers: list[tuple[Any, ...]] = []
-    data_keys: list[tuple[Any, ...]] = []
+    data_keys: list[StoredKey] = []
     values: list[tuple[Any, ...]] = []
     indexes: list[tuple[Any, ...]] = []
     consents: list[tuple[Any, ...]] = []
@@ -562,8 +573,8 @@ def _insert_customers(ctx: _Context, rows: list[_Row]) -> None:
         raw_key = new_data_key()
         version, wrapped = wrap_data_key(raw_key, customer_id, keyring)
         key = CustomerKey.from_bytes(customer_id, raw_key)
-        customers.append((cid, at, at, row.language, row.ref))
-        data_keys.append((cid, version, wrapped, at, None))
+        customers.append((cid, at, at, row.language, row.ref, 0, None, None, None, ""))
+        data_keys.append(StoredKey(customer_id, 0, version, wrapped))
         for name, value in row.values.items():
             blob = key.encrypt(profile, customer_id, name, value)
             values.append((cid, profile, cid, name, blob, at))
@@ -624,8 +635,10 @@ def _insert_customers(ctx: _Context, rows: list[_Row]) -> None:
                     },
                 )
             )
+    # The keys go to the key store first: a batch that then rolls back leaves keys that decrypt
+    # nothing, never ciphertext without its key.
+    keystore().put(data_keys)
     _insert(Customer, CUSTOMER_COLUMNS, customers)
-    _insert(DataKey, DATA_KEY_COLUMNS, data_keys)
     _insert(EncryptedValue, VALUE_COLUMNS, values)
     _insert(BlindIndex, INDEX_COLUMNS, indexes)
     if consents:

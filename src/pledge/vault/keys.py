@@ -12,14 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Count
-from django.utils import timezone
 
 from pledge.audit.events import EventType
 from pledge.audit.services import record_event
 from pledge.keyring import add_master_key_version, load_keyring
 from pledge.vault.crypto import data_key_aad
-from pledge.vault.models import DataKey
+from pledge.vault.keystore import StoredKey, keystore
 
 
 @dataclass(frozen=True)
@@ -30,8 +28,7 @@ class RotationReport:
 
 def key_status() -> dict[int, int]:
     """How many data keys each master-key version wraps."""
-    rows = DataKey.objects.values("master_version").annotate(n=Count("pk")).order_by()
-    return {row["master_version"]: row["n"] for row in rows}
+    return keystore().count_by_version()
 
 
 def rotate_master_key(
@@ -39,11 +36,12 @@ def rotate_master_key(
 ) -> RotationReport:
     old = load_keyring().master.current_version()
     version = add_master_key_version()
-    record_event(
-        EventType.MASTER_KEY_ROTATED,
-        actor=actor,
-        details={"from_version": old, "to_version": version},
-    )
+    with transaction.atomic():
+        record_event(
+            EventType.MASTER_KEY_ROTATED,
+            actor=actor,
+            details={"from_version": old, "to_version": version},
+        )
     return RotationReport(version, rewrap_data_keys(actor=actor, batch=batch, progress=progress))
 
 
@@ -53,23 +51,21 @@ def rewrap_data_keys(
     """Re-wrap every data key not yet under the current master key; returns how many."""
     master = load_keyring().master
     current = master.current_version()
+    store = keystore()
     done = 0
     while True:
+        rows = store.not_at_version(current, batch)
+        if not rows:
+            break
+        rewrapped = []
+        for row in rows:
+            aad = data_key_aad(row.customer_id)
+            raw = master.unwrap(row.master_version, row.wrapped, aad=aad)
+            version, wrapped = master.wrap(raw, aad=aad)
+            rewrapped.append(StoredKey(row.customer_id, row.generation, version, wrapped))
+        # Each batch commits on its own in the key store, so an interrupted rotation resumes.
+        store.rewrap(rewrapped)
         with transaction.atomic():
-            rows = list(
-                DataKey.objects.select_for_update()
-                .exclude(master_version=current)
-                .order_by("pk")[:batch]
-            )
-            if not rows:
-                break
-            now = timezone.now()
-            for row in rows:
-                aad = data_key_aad(row.customer_id)
-                raw = master.unwrap(row.master_version, bytes(row.wrapped), aad=aad)
-                row.master_version, row.wrapped = master.wrap(raw, aad=aad)
-                row.rewrapped_at = now
-            DataKey.objects.bulk_update(rows, ["master_version", "wrapped", "rewrapped_at"])
             record_event(
                 EventType.DATA_KEYS_REWRAPPED,
                 actor=actor,

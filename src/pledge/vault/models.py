@@ -3,7 +3,8 @@
 Each record (profile, order, invoice, guarantee card, payment method, identity document, staff
 note) is a row of non-personal facts (amounts, items, dates, status). Its personal fields are
 `EncryptedValue` rows, one per field, encrypted under the customer's data key with associated data
-naming the record kind, the record id, the field and the customer (vault/crypto.py). Primary keys
+naming the record kind, the record id, the field and the customer (vault/crypto.py); the data key
+itself lives in the key store, not in the database (vault/keystore.py). Primary keys
 are random UUIDs: they go into the associated data before the row is written, and they reveal
 nothing about how many customers a shop has.
 """
@@ -35,24 +36,19 @@ class Customer(models.Model):
     language = models.CharField(max_length=8, default="vi")
     # The shop's own id for this customer (e.g. from its shop system), for idempotent imports.
     external_ref = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    # Which generation of the customer's data key (vault/keystore.py) encrypts their values: it
+    # moves on when the data is re-keyed (P20) or erased, and the old generation is destroyed.
+    key_generation = models.PositiveIntegerField(default=0)
+    # Erased by crypto-shredding (issue 6): only fields under a legal hold remain, until held_until.
+    erased_at = models.DateTimeField(null=True, blank=True)
+    held_until = models.DateField(null=True, blank=True, db_index=True)
+    # Processing restricted (GDPR Art 18; Decree 356 Art 5; what an erasure keeps): only purposes
+    # on the legal-obligation basis may use the data, and the customer may still see it.
+    restricted_at = models.DateTimeField(null=True, blank=True)
+    restriction_reason = models.CharField(max_length=32, blank=True)
 
     def __str__(self) -> str:
         return f"customer {self.id}"
-
-
-class DataKey(models.Model):
-    """The customer's data key, wrapped by master key `master_version`. Deleting it shreds."""
-
-    customer = models.OneToOneField(
-        Customer, on_delete=models.CASCADE, primary_key=True, related_name="data_key"
-    )
-    master_version = models.PositiveIntegerField(db_index=True)
-    wrapped = models.BinaryField()
-    created_at = models.DateTimeField(auto_now_add=True)
-    rewrapped_at = models.DateTimeField(null=True, blank=True)
-
-    def __str__(self) -> str:
-        return f"data key of {self.customer_id} (master v{self.master_version})"
 
 
 class EncryptedValue(models.Model):

@@ -47,6 +47,7 @@ from pledge.vault.normalise import (
     normalise_guarantee_number,
     plain_text,
 )
+from pledge.vault.restriction import check_restriction, usable_despite_restriction
 from pledge.vault.store import (
     create_data_key,
     customer_key,
@@ -220,6 +221,11 @@ def require_consent(
     purpose = enforced.purpose(purpose_key)
     if purpose is None:
         return False
+    if customer_id is not None:
+        # A restriction (GDPR Art 18) or an erasure's legal hold outranks any consent.
+        check_restriction(
+            enforced, purpose_key, customer_id, actor=actor, event=event, fields=fields
+        )
     if consent_method:
         # A new opt-in also lifts a marketing objection: the customer's latest word counts.
         return purpose.basis == "consent" or purpose.marketing
@@ -262,6 +268,7 @@ def usable_for(
     purpose = enforced.purpose(purpose_key)
     if purpose is None or not wanted:
         return wanted
+    wanted = usable_despite_restriction(enforced, purpose_key, wanted)
     if purpose.marketing:
         wanted = {c for c in wanted if not objection_stands(c, purpose_key)}
     if purpose.basis == "consent":
@@ -412,8 +419,7 @@ def collect_customer(
                 "a customer with this external reference exists",
                 [Problem("external_ref", "unique", "external_ref is already used")],
             ) from None
-        key, data_key = create_data_key(customer_id)
-        fast_insert([data_key])
+        key = create_data_key(customer_id)
         fast_insert(encrypted_rows(key, RecordKind.PROFILE, customer_id, cleaned))
         fast_insert(
             index_rows(customer_id, RecordKind.PROFILE, customer_id, cleaned, region=region)

@@ -22,7 +22,8 @@ from pledge.vault.crypto import (
     wrap_data_key,
 )
 from pledge.vault.errors import NotFound, VaultError
-from pledge.vault.models import BlindIndex, Customer, DataKey, EncryptedValue, RecordKind
+from pledge.vault.keystore import StoredKey, keystore
+from pledge.vault.models import BlindIndex, Customer, EncryptedValue, RecordKind
 from pledge.vault.normalise import INDEXED_FIELDS, index_value
 
 
@@ -66,11 +67,17 @@ def fast_insert(objs: Sequence[Model]) -> None:
             cursor.executemany(sql, rows)
 
 
-def create_data_key(customer_id: uuid.UUID) -> tuple[CustomerKey, DataKey]:
+def create_data_key(customer_id: uuid.UUID, generation: int = 0) -> CustomerKey:
+    """A new data key for the customer, stored (wrapped) in the key store before it is used.
+
+    It is written before the caller's database transaction commits: if that transaction rolls
+    back, the key is left without a customer, which decrypts nothing (no ciphertext under it was
+    committed) and is harmless.
+    """
     raw = new_data_key()
     version, wrapped = wrap_data_key(raw, customer_id)
-    row = DataKey(customer_id=customer_id, master_version=version, wrapped=wrapped)
-    return CustomerKey.from_bytes(customer_id, raw), row
+    keystore().put([StoredKey(customer_id, generation, version, wrapped)])
+    return CustomerKey.from_bytes(customer_id, raw)
 
 
 def uuid_param(value: uuid.UUID) -> Any:
@@ -82,10 +89,7 @@ def as_uuid(value: Any) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
-_KEY_SQL = (
-    f"SELECT k.master_version, k.wrapped, c.language FROM {DataKey._meta.db_table} k "  # noqa: S608
-    f"JOIN {Customer._meta.db_table} c ON c.id = k.customer_id WHERE k.customer_id = %s"
-)
+_KEY_SQL = f"SELECT key_generation, language FROM {Customer._meta.db_table} WHERE id = %s"  # noqa: S608
 _VALUES_SQL = (
     f"SELECT record_id, field, ciphertext FROM {EncryptedValue._meta.db_table} "  # noqa: S608
     "WHERE customer_id = %s AND record_kind = %s AND record_id = %s"
@@ -97,16 +101,23 @@ def customer_key(customer_id: uuid.UUID) -> CustomerKey:
 
 
 def customer_key_and_language(customer_id: uuid.UUID) -> tuple[CustomerKey, str]:
-    """The customer's unwrapped data key and language, in one query (hot path of every read)."""
+    """The customer's unwrapped data key and language (hot path of every read): the generation in
+    use from the database, the wrapped key from the key store."""
     with connection.cursor() as cursor:
         cursor.execute(_KEY_SQL, [uuid_param(customer_id)])
         row = cursor.fetchone()
     if row is None:
-        if Customer.objects.filter(pk=customer_id).exists():
-            raise KeyUnavailable("this customer's data key was destroyed (erased)")
         raise NotFound(f"no customer {customer_id}")
+    return generation_key(customer_id, int(row[0])), row[1]
+
+
+def generation_key(customer_id: uuid.UUID, generation: int) -> CustomerKey:
+    """One generation of the customer's data key, unwrapped."""
+    stored = keystore().get(customer_id, generation)
+    if stored is None:
+        raise KeyUnavailable("this customer's data key was destroyed (erased)")
     try:
-        return unwrap_data_key(row[0], bytes(row[1]), customer_id), row[2]
+        return unwrap_data_key(stored[0], stored[1], customer_id)
     except UnwrapFailed as exc:
         raise KeyUnavailable(str(exc)) from None
 

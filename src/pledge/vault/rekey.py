@@ -1,0 +1,96 @@
+"""Re-keying one customer (P20, "re-secure" after misuse): every value and file of theirs is
+re-encrypted under a new generation of their data key, and the old generation is destroyed once
+the transaction commits. Whoever copied the old key, or ciphertexts with it, holds nothing that
+opens the customer's data from then on.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.db import transaction
+
+from pledge.audit.events import EventType
+from pledge.audit.services import record_event
+from pledge.vault.access import Actor
+from pledge.vault.documents import (
+    _SUFFIX,
+    DocumentUnreadable,
+    _path_of,
+    _remove,
+    _write_atomically,
+    document_aad,
+    files_dir,
+)
+from pledge.vault.errors import AccessRefused, NotFound
+from pledge.vault.keystore import keystore
+from pledge.vault.models import Customer, EncryptedValue, IdDocument
+from pledge.vault.shred import shred_after_commit
+from pledge.vault.store import KeyUnavailable, create_data_key, generation_key
+
+
+@dataclass(frozen=True)
+class RekeyReport:
+    values: int
+    files: int
+
+
+@transaction.atomic
+def rekey_customer(*, actor: Actor, customer_id: uuid.UUID) -> RekeyReport:
+    if actor.kind not in ("staff", "system"):
+        raise AccessRefused("only staff or the system re-key a customer's data")
+    try:
+        customer = Customer.objects.select_for_update().get(pk=customer_id)
+    except Customer.DoesNotExist:
+        raise NotFound(f"no customer {customer_id}") from None
+    if customer.erased_at is not None:
+        raise KeyUnavailable("this customer was erased; there is nothing to re-key")
+    old_generation = customer.key_generation
+    old_key = generation_key(customer_id, old_generation)
+    new_generation = old_generation + 1
+    new_key = create_data_key(customer_id, new_generation)
+
+    rows = list(EncryptedValue.objects.filter(customer=customer))
+    for row in rows:
+        value = old_key.decrypt(row.record_kind, row.record_id, row.field, bytes(row.ciphertext))
+        row.ciphertext = new_key.encrypt(row.record_kind, row.record_id, row.field, value)
+    EncryptedValue.objects.bulk_update(rows, ["ciphertext"], batch_size=500)
+
+    written: list[Path] = []
+    old_files: list[Path] = []
+    try:
+        for doc in IdDocument.objects.filter(customer=customer):
+            try:
+                old_path = _path_of(doc.storage_name)
+                aad = document_aad(customer_id, doc.id, doc.content_type)
+                data = old_key.decrypt_bytes(aad, old_path.read_bytes())
+            except (DocumentUnreadable, OSError):
+                continue  # a file already missing or not ours: nothing to re-encrypt
+            name = f"{secrets.token_hex(24)}{_SUFFIX}"
+            path = files_dir() / name
+            _write_atomically(path, new_key.encrypt_bytes(aad, data))
+            written.append(path)
+            old_files.append(old_path)
+            IdDocument.objects.filter(pk=doc.pk).update(storage_name=name)
+    except BaseException:
+        for path in written:  # the transaction rolls back: its new files must not stay
+            _remove(path)
+        raise
+
+    Customer.objects.filter(pk=customer_id).update(key_generation=new_generation)
+    shred_after_commit(
+        customer_id, [g for g in keystore().generations(customer_id) if g != new_generation]
+    )
+    for path in old_files:
+        transaction.on_commit(lambda gone=path: _remove(gone))  # type: ignore[misc]
+    record_event(
+        EventType.CUSTOMER_REKEYED,
+        actor=actor.label,
+        actor_role=actor.role,
+        customer_id=customer_id,
+        details={"values": len(rows), "files": len(written)},
+    )
+    return RekeyReport(values=len(rows), files=len(written))
