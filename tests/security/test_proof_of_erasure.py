@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from pledge.keyring import Keyring, parse_keyring
-from pledge.vault.crypto import DecryptionFailed, unwrap_data_key
+from pledge.vault.crypto import INDEX_DIGEST_BYTES, DecryptionFailed, blind_index, unwrap_data_key
 from pledge.vault.keystore import KeyStore
 from tests.security import erasure_scenario as scenario
 from tests.security.helpers import (
@@ -86,6 +86,7 @@ def assert_proof(
     old_wrapped: bytes,
     report: dict[str, Any],
     raw: dict[str, bytes],
+    backup_digests: set[bytes],
 ) -> None:
     # The backup really holds the target's data, all of it encrypted: it is a real "before" copy.
     assert {(k, f) for k, _, f, _ in backup} >= {
@@ -110,6 +111,18 @@ def assert_proof(
     # No erased value in clear anywhere: live, backup, key store.
     scanner = needles()
     assert [hit for where, data in raw.items() for hit in scanner.scan_bytes(data, where)] == []
+    # The backup's lookup rows of the erased customer name no value: each keeps 2 bytes of HMAC,
+    # which a brute force over phone numbers finds shared by many numbers, not one.
+    assert backup_digests and {len(d) for d in backup_digests} == {INDEX_DIGEST_BYTES}
+    phone = "+84912738465"
+    digest = blind_index("phone", phone, ring)
+    assert digest in backup_digests
+    same = sum(
+        1
+        for n in range(1_000_000)
+        if blind_index("phone", f"+8491{n:07d}", ring) == digest and f"+8491{n:07d}" != phone
+    )
+    assert same >= 3, same
     # The control customer is untouched and readable.
     assert recoverable(control_rows, control, store, ring)[("profile", "phone")] == "+84903111472"
 
@@ -128,6 +141,17 @@ def sqlite_rows(db: Path, customer_id: uuid.UUID) -> list[Row]:
     finally:
         conn.close()
     return [(k, uuid.UUID(str(r)), f, bytes(b)) for k, r, f, b in rows]
+
+
+def sqlite_digests(db: Path, customer_id: uuid.UUID) -> set[bytes]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT digest FROM vault_blindindex WHERE customer_id = ?", (customer_id.hex,)
+        ).fetchall()
+    finally:
+        conn.close()
+    return {bytes(r[0]) for r in rows}
 
 
 def test_sqlite_erasure_leaves_nothing_readable_in_the_database_or_a_backup_from_before(
@@ -178,9 +202,9 @@ def test_sqlite_erasure_leaves_nothing_readable_in_the_database_or_a_backup_from
         (var_dir / "keys" / "keyring.json").read_text(), source="after", writable_path=None
     )
     store = KeyStore(store_path)
-    raw = {
-        f"live/{p.name}": p.read_bytes() for p in sorted(var_dir.glob("pledge.sqlite3*"))
-    } | {f"backup/{p.name}": p.read_bytes() for p in sorted(backup_dir.glob("pledge.sqlite3*"))}
+    raw = {f"live/{p.name}": p.read_bytes() for p in sorted(var_dir.glob("pledge.sqlite3*"))} | {
+        f"backup/{p.name}": p.read_bytes() for p in sorted(backup_dir.glob("pledge.sqlite3*"))
+    }
     raw["keystore"] = key_store_bytes(store_path)
     try:
         assert_proof(
@@ -194,7 +218,9 @@ def test_sqlite_erasure_leaves_nothing_readable_in_the_database_or_a_backup_from
             old_wrapped=old_wrapped,
             report=report,
             raw=raw,
+            backup_digests=sqlite_digests(backup_dir / "pledge.sqlite3", target),
         )
+        assert sqlite_digests(var_dir / "pledge.sqlite3", target) == set()
     finally:
         store.close()
 
@@ -262,19 +288,22 @@ def test_postgresql_erasure_leaves_nothing_readable_in_the_database_or_a_pg_dump
     with connection.cursor() as cursor:
         cursor.execute(f'CREATE DATABASE "{restored}"')
     try:
+        restore = [_pg_tool("psql"), *_pg_args(db), "-q", "-v", "ON_ERROR_STOP=1"]
         subprocess.run(
-            [_pg_tool("psql"), *_pg_args(db), "-q", "-v", "ON_ERROR_STOP=1", "-d", restored]
-            + ["-f", str(dump)],
+            [*restore, "-d", restored, "-f", str(dump)],
             check=True,
             capture_output=True,
             timeout=120,
         )
-        conninfo = (
-            f"host={db['HOST']} port={db['PORT']} user={db['USER']} dbname={restored}"
-            + (f" password={db['PASSWORD']}" if db.get("PASSWORD") else "")
+        conninfo = f"host={db['HOST']} port={db['PORT']} user={db['USER']} dbname={restored}" + (
+            f" password={db['PASSWORD']}" if db.get("PASSWORD") else ""
         )
         with psycopg.connect(conninfo) as backup_conn, backup_conn.cursor() as backup_cursor:
             backup = pg_rows(backup_cursor, target)
+            backup_cursor.execute(
+                "SELECT digest FROM vault_blindindex WHERE customer_id = %s", [target]
+            )
+            backup_digests = {bytes(r[0]) for r in backup_cursor.fetchall()}
         with connection.cursor() as cursor:
             live = pg_rows(cursor, target)
             control_rows = pg_rows(cursor, control)
@@ -295,7 +324,11 @@ def test_postgresql_erasure_leaves_nothing_readable_in_the_database_or_a_pg_dump
                 "live ciphertexts": live_bytes,
                 "keystore": key_store_bytes(settings.PLEDGE_KEYSTORE_PATH),
             },
+            backup_digests=backup_digests,
         )
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM vault_blindindex WHERE customer_id = %s", [target])
+            assert cursor.fetchone() == (0,)
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f'DROP DATABASE IF EXISTS "{restored}"')

@@ -7,7 +7,8 @@
   nonce; the associated data names the table, the record, the field and the customer, so a
   ciphertext copied onto another record, field or customer fails to decrypt.
 - Lookup fields get an HMAC-SHA256 blind index under a key of their own (one derived key per
-  kind), computed from a normalised value: NFC, case-folded emails, E.164 phones.
+  kind), computed from a normalised value: NFC, case-folded emails, E.164 phones, and truncated
+  to 2 bytes so that it narrows a lookup without identifying a value (see `blind_index`).
 """
 
 from __future__ import annotations
@@ -144,7 +145,18 @@ def _index_key(kind: str, keyring: Keyring) -> bytes:
     return derived
 
 
+# Blind indexes keep only the first 2 bytes of the HMAC (CipherSweet's "truncated blind index"):
+# a lookup finds a handful of candidates (about one per 65,536 customers) and `store.find_by_index`
+# keeps those whose decrypted value really matches. Why not the whole HMAC: a database backup
+# taken before an erasure keeps the erased customer's index rows, and with the index key (which an
+# erasure does not change) a full HMAC of a phone number could be brute-forced over the ~10^9
+# numbers in minutes, giving the erased value back. Two bytes match ~15,000 of those numbers
+# equally, so the backup's row names none of them (issue 6, proof of erasure).
+INDEX_DIGEST_BYTES = 2
+
+
 def blind_index(kind: str, normalised: str, keyring: Keyring | None = None) -> bytes:
-    """HMAC-SHA256 of an already normalised value (see `pledge.vault.normalise`)."""
+    """Truncated HMAC-SHA256 of an already normalised value (see `pledge.vault.normalise`)."""
     ring = keyring or load_keyring()
-    return hmac.new(_index_key(kind, ring), normalised.encode(), hashlib.sha256).digest()
+    full = hmac.new(_index_key(kind, ring), normalised.encode(), hashlib.sha256).digest()
+    return full[:INDEX_DIGEST_BYTES]

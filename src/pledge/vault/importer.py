@@ -46,11 +46,18 @@ from pledge.keyring import load_keyring
 from pledge.policy.enforcement import EnforcedPolicy
 from pledge.vault.access import Actor, authorize, policy, refuse
 from pledge.vault.crypto import CustomerKey, blind_index, new_data_key, wrap_data_key
-from pledge.vault.errors import ConsentRequired, FieldsRefused, Problem, ValuesInvalid
+from pledge.vault.errors import ConsentRequired, FieldsRefused, NotFound, Problem, ValuesInvalid
 from pledge.vault.keystore import StoredKey, keystore
 from pledge.vault.models import BlindIndex, Customer, EncryptedValue, RecordKind
-from pledge.vault.normalise import DERIVED_FIELDS, INDEXED_FIELDS, index_value, nfc
+from pledge.vault.normalise import (
+    DERIVED_FIELDS,
+    INDEXED_FIELDS,
+    index_value,
+    nfc,
+    normalise_email,
+)
 from pledge.vault.services import check_collectable, clean_values
+from pledge.vault.store import KeyUnavailable, as_uuid, customer_key, read_values
 
 # One physical line, line break included. Longer lines are refused, which also bounds the memory
 # a hostile file can make the reader use (a file without line breaks is one huge line).
@@ -138,6 +145,7 @@ class _Row:
     ref: str | None
     language: str
     email_digest: bytes | None = None
+    email_normalised: str | None = None
 
 
 @dataclass
@@ -459,20 +467,36 @@ def _skip_known(ctx: _Context, rows: list[_Row]) -> list[_Row]:
         return fresh
     keyring = load_keyring()
     for row in rows:
-        normalised = index_value("email", row.values["email"], ctx.region)
-        row.email_digest = blind_index("email", normalised, keyring)
-    stored = BlindIndex.objects.filter(
+        row.email_normalised = index_value("email", row.values["email"], ctx.region)
+        row.email_digest = blind_index("email", row.email_normalised, keyring)
+    # The truncated digests give candidates; their emails are decrypted to see which really match.
+    candidates = BlindIndex.objects.filter(
         kind="email",
         record_kind=RecordKind.PROFILE,
-        digest__in=[r.email_digest for r in rows],
-    ).values_list("digest", flat=True)
-    seen_digests = {bytes(d) for d in stored}
+        digest__in={r.email_digest for r in rows},
+    ).values_list("customer_id", "record_id")
+    known = known_emails(list(candidates))
     for row in rows:
-        assert row.email_digest is not None
-        if row.email_digest not in seen_digests:
-            seen_digests.add(row.email_digest)
+        assert row.email_normalised is not None
+        if row.email_normalised not in known:
+            known.add(row.email_normalised)
             fresh.append(row)
     return fresh
+
+
+def known_emails(candidates: list[tuple[Any, Any]]) -> set[str]:
+    """The normalised profile emails of these (customer, record) candidates, decrypted."""
+    out: set[str] = set()
+    for customer_id, record_id in candidates:
+        try:
+            key = customer_key(as_uuid(customer_id))
+        except (KeyUnavailable, NotFound):
+            continue
+        rid = as_uuid(record_id)
+        value = read_values(key, RecordKind.PROFILE, [rid], ["email"])[rid].get("email")
+        if isinstance(value, str):
+            out.add(normalise_email(value))
+    return out
 
 
 # The four vault tables (and consents) are written with one multi-row INSERT per table and batch,

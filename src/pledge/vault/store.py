@@ -226,10 +226,46 @@ def read_values(
 def find_by_index(
     kind: str, normalised: str, record_kind: str = RecordKind.PROFILE
 ) -> list[tuple[uuid.UUID, uuid.UUID]]:
-    """(customer id, record id) pairs whose blind index matches."""
+    """(customer id, record id) pairs whose `kind` value normalises to `normalised`.
+
+    The truncated blind index gives candidates (crypto.INDEX_DIGEST_BYTES); each is confirmed by
+    decrypting its value, so a lookup never returns someone whose digest merely collides.
+    Nothing decrypted leaves this function; the caller's own event records the lookup.
+    """
     digest = blind_index(kind, normalised)
-    return list(
+    candidates = list(
         BlindIndex.objects.filter(Q(kind=kind) & Q(digest=digest) & Q(record_kind=record_kind))
         .order_by("customer_id")
         .values_list("customer_id", "record_id")
     )
+    return confirm_matches(kind, normalised, record_kind, candidates)
+
+
+def confirm_matches(
+    kind: str,
+    normalised: str | set[str],
+    record_kind: str,
+    candidates: Sequence[tuple[uuid.UUID, uuid.UUID]],
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """The candidates whose decrypted `kind` value normalises to `normalised` (or one of them)."""
+    wanted = {normalised} if isinstance(normalised, str) else normalised
+    by_customer: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for customer_id, record_id in candidates:
+        by_customer.setdefault(as_uuid(customer_id), []).append(as_uuid(record_id))
+    matches: list[tuple[uuid.UUID, uuid.UUID]] = []
+    for customer_id, record_ids in by_customer.items():
+        try:
+            key = customer_key(customer_id)
+        except (KeyUnavailable, NotFound):
+            continue  # erased meanwhile: nothing of theirs can match
+        values = read_values(key, record_kind, record_ids, [kind])
+        for record_id in record_ids:
+            value = values[record_id].get(kind)
+            if isinstance(value, str) and _normalised(kind, value) in wanted:
+                matches.append((customer_id, record_id))
+    return matches
+
+
+def _normalised(kind: str, value: str) -> str:
+    # Stored phones are E.164 and need no region; the others ignore it.
+    return index_value(kind, value, "VN")
