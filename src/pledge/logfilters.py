@@ -14,7 +14,7 @@ import re
 
 SECRET_PATH = re.compile(
     r"(/me/verify/|/me/password-reset/|/consent/unsubscribe/|/console/password-reset/"
-    r"|/console/setup/)[^\s'\"?#<]+"
+    r"|/console/setup/|/data-package/)[^\s'\"?#<]+"
 )
 
 

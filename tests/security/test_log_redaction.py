@@ -20,6 +20,8 @@ TOKEN = "eyJ1Ijo0Mn0:1vQ2xY:abcdefghijklmnopqrstuvwxyz012345"
         f"/consent/unsubscribe/{TOKEN}/",
         f"/console/password-reset/MQ/{TOKEN}/",
         f"/console/setup/{TOKEN}/",
+        f"/data-package/{TOKEN}/",
+        f"/data-package/{TOKEN}/package.zip",
     ],
 )
 def test_a_secret_path_is_cut_from_a_log_line(path: str) -> None:
