@@ -28,6 +28,7 @@ from pledge.audit.events import EventType
 from pledge.audit.models import AuditEvent
 from pledge.consent.services import give_consent
 from pledge.console import urls as console_urls
+from pledge.rights.services import file_request
 from pledge.vault import services
 from pledge.vault.access import Actor
 from tests.console.staffing import login_staff, make_staff
@@ -60,6 +61,12 @@ MATRIX: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "audit": ("GET", "", ("login", "200", "403", "403", "403", "200")),
     "audit_csv": ("GET", "", ("login", "200", "403", "403", "403", "200")),
     "audit_verify": ("POST", "", ("login", "200", "403", "403", "403", "200")),
+    # data-subject requests: the owner and the roles of the policy's complaints purpose
+    "requests": ("GET", "", ("login", "200", "200", "403", "403", "403")),
+    "request_new": ("GET", "", ("login", "200", "200", "403", "403", "403")),
+    "request": ("GET", "", ("login", "200", "200", "403", "403", "403")),
+    # re-secure a customer (P20): capability manage_staff, the owner only
+    "resecure": ("GET", "", ("login", "200", "403", "403", "403", "403")),
 }
 
 # State-changing requests and other methods on the same URLs, with bodies no view accepts (an
@@ -76,6 +83,11 @@ EXTRA: list[tuple[str, str, str, tuple[str, ...]]] = [
     # Search is a POST (values never in URLs or logs): an empty form is a 400.
     ("customers", "POST", "", ("login", "400", "400", "400", "400", "403")),
     ("customer", "POST", "", ("405", "405", "405", "405", "405", "405")),
+    ("requests", "POST", "", ("405",) * 6),
+    ("request_new", "POST", "kind=", ("login", "400", "400", "403", "403", "403")),
+    # an access request not yet verified cannot be approved
+    ("request", "POST", "action=approve", ("login", "409", "409", "403", "403", "403")),
+    ("resecure", "POST", "explanation=", ("login", "400", "403", "403", "403", "403")),
 ]
 
 # Customer views through each purpose of the policy: only the roles the policy gives the purpose
@@ -125,12 +137,20 @@ def world(leman: Any, shop_api: Actor, settings: Any) -> dict[str, Any]:
     )
     # Its own account: a reset token dies when the account signs in (last_login changes).
     forgetful = make_staff("sales")
+    request = file_request(
+        actor=Actor(kind="staff", id=str(owner.pk), role="owner"),
+        customer_id=customer_id,
+        kind="access",
+        channel="staff",
+    )
     return {
         "staff": staff,
         "customer_id": customer_id,
         "params": {
             ("customer", "customer_id"): customer_id,
             ("break_glass", "customer_id"): customer_id,
+            ("request", "request_id"): request.id,
+            ("resecure", "customer_id"): customer_id,
             ("setup", "token"): tokens[0],
             ("password_reset_confirm", "uidb64"): urlsafe_base64_encode(force_bytes(forgetful.pk)),
             ("password_reset_confirm", "token"): password_reset_tokens.make_token(forgetful),

@@ -51,11 +51,15 @@ def test_every_role_has_a_dashboard(client: Client, leman: Any) -> None:
 
 def test_features_not_enabled_yet_say_so(client: Client, leman: Any) -> None:
     html = dashboard(client)
-    for key in ("requests", "complaints", "incidents"):
+    for key in ("complaints", "incidents"):
         stat = re.search(rf'data-pending="{key}">\s*<strong>(.*?)</strong>', html, re.S)
         assert stat is not None
         assert re.sub(r"<[^>]+>", "", stat.group(1)).split() == ["0", "·", "none", "yet"]
     assert "not enabled in this version of Pledge yet" in html
+    # Data-subject requests are enabled (issue 6): a real count, no "none yet".
+    stat = re.search(r'data-pending="requests">\s*<strong>(.*?)</strong>', html, re.S)
+    assert stat is not None
+    assert re.sub(r"<[^>]+>", "", stat.group(1)).split() == ["0"]
 
 
 def test_the_page_is_translated(client: Client, leman: Any) -> None:

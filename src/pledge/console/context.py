@@ -12,4 +12,10 @@ def staff(request: HttpRequest) -> dict[str, Any]:
     ctx = getattr(request, "staff", None)
     if ctx is None:
         return {}
-    return {"staff": ctx, "staff_role_name": ctx.role.name.get(get_language() or "vi")}
+    from pledge.console.views_requests import handles_requests
+
+    return {
+        "staff": ctx,
+        "staff_role_name": ctx.role.name.get(get_language() or "vi"),
+        "staff_handles_requests": handles_requests(ctx),
+    }

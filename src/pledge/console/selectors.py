@@ -20,7 +20,8 @@ from django.utils import timezone
 from pledge.audit.events import EventType, Outcome
 from pledge.audit.models import AuditEvent
 from pledge.consent.models import ConsentState
-from pledge.policy.enforcement import EnforcedPolicy
+from pledge.policy.enforcement import EnforcedPolicy, NoPolicyInForce, enforced_policy
+from pledge.rights.selectors import queue_counts
 from pledge.vault.models import Customer
 
 # The audit events that are a read of customer data on someone's behalf (the chart's "accesses").
@@ -37,11 +38,15 @@ VERIFIED_CACHE_KEY = "pledge:console:audit_verified"
 
 @dataclass(frozen=True)
 class PendingWork:
-    """Work with deadlines that later issues bring (requests, complaints, incidents)."""
+    """Work with deadlines: requests (issue 6), complaints and incidents (later issues)."""
 
     key: str
     count: int
     enabled: bool
+    at_risk: int = 0
+    overdue: int = 0
+    # The roles that see this work and its page (empty: every staff member).
+    roles: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -201,10 +206,47 @@ def _count(
     return {(calendar[day], purpose): n for day, purpose, n in rows.order_by()}
 
 
+# A policy may name the roles that handle data-subject requests with this console capability;
+# without it, the roles below do (request_handler_roles).
+HANDLE_REQUESTS = "handle_requests"
+
+
+def request_handler_roles(enforced: EnforcedPolicy) -> frozenset[str]:
+    """The roles that handle data-subject requests in the console (P18; issue 6).
+
+    The owner (the role that manages staff: it answers for the controller, Decree 356/2025 Art 5)
+    and the roles the policy gives its `complaints` purpose: the staff who already talk with
+    customers about their data (seed B: "Communicating and resolving complaints with customers").
+    A policy can name more roles with the console capability `handle_requests`. Accounting, sales
+    and the auditor see no request: a request says who asked for what, which is none of their
+    purposes.
+    """
+    roles = {
+        r.key
+        for r in enforced.policy.roles
+        if "manage_staff" in r.console or HANDLE_REQUESTS in r.console
+    }
+    return frozenset(roles | set(enforced.roles.get("complaints", ())))
+
+
 def pending_work() -> list[PendingWork]:
-    """Open requests, complaints and incidents. Not enabled yet: the rights, complaints and
-    incidents apps of later issues fill these in; until then the dashboard says so plainly."""
-    return [PendingWork(key, 0, enabled=False) for key in ("requests", "complaints", "incidents")]
+    """Open requests (with how many are at risk or overdue: one aggregate query), complaints and
+    incidents. Complaints and incidents are not enabled yet: the apps of later issues fill them
+    in; until then the dashboard says so plainly."""
+    try:
+        handlers = request_handler_roles(enforced_policy())
+    except NoPolicyInForce:
+        handlers = frozenset()
+    counts = queue_counts()
+    requests = PendingWork(
+        "requests",
+        counts.open,
+        enabled=True,
+        at_risk=counts.at_risk,
+        overdue=counts.overdue,
+        roles=handlers,
+    )
+    return [requests, *(PendingWork(key, 0, enabled=False) for key in ("complaints", "incidents"))]
 
 
 def staff_emails(labels: Iterable[str]) -> dict[str, str]:

@@ -1,9 +1,16 @@
 """Console URLs. Each view module belongs to one part of the console (auth, staff, dashboard,
-customers, audit); every view except the login flow is wrapped in `access.staff_view`."""
+customers, requests, audit); every view except the login flow is wrapped in `access.staff_view`."""
 
 from django.urls import path
 
-from pledge.console import views_audit, views_auth, views_customers, views_dashboard, views_staff
+from pledge.console import (
+    views_audit,
+    views_auth,
+    views_customers,
+    views_dashboard,
+    views_requests,
+    views_staff,
+)
 
 app_name = "console"
 
@@ -32,6 +39,16 @@ urlpatterns = [
         views_customers.break_glass,
         name="break_glass",
     ),
+    # re-secure a customer (views_requests; P20; the owner)
+    path(
+        "customers/<uuid:customer_id>/resecure/",
+        views_requests.resecure_customer,
+        name="resecure",
+    ),
+    # data-subject requests (views_requests; the roles of request_handler_roles)
+    path("requests/", views_requests.queue, name="requests"),
+    path("requests/new/", views_requests.record_request, name="request_new"),
+    path("requests/<uuid:request_id>/", views_requests.request_detail, name="request"),
     # audit log (views_audit; capability view_audit)
     path("audit/", views_audit.audit_log, name="audit"),
     path("audit.csv", views_audit.audit_csv, name="audit_csv"),

@@ -231,9 +231,15 @@ PERIOD_STARTS: dict[str, Promise] = {
 SlaClock = Literal["calendar", "working_hours"]
 
 # What a staff role may do in the console beyond reading for its purposes (issue 4).
-ConsoleCapability = Literal["manage_staff", "view_audit", "break_glass"]
+ConsoleCapability = Literal[
+    "manage_staff", "view_audit", "break_glass", "handle_requests", "resecure"
+]
 CONSOLE_CAPABILITIES: dict[str, Promise] = {
     "manage_staff": _("invite staff, assign roles and revoke access"),
     "view_audit": _("read and verify the audit log"),
     "break_glass": _("open a field outside its purposes, with a written reason (flagged)"),
+    # Issue 6: besides the owner and the roles of the complaints purpose, who handles requests;
+    # besides manage_staff, who may re-secure a customer (P20).
+    "handle_requests": _("handle data-subject requests (verify, decide, carry out)"),
+    "resecure": _("re-secure a customer whose data was misused: sign out, reset, re-key"),
 }
