@@ -15,4 +15,6 @@ JOBS: list[str] = [
     "pledge.vault.shred.flush_shreds_job",
     # legal holds of erased customers that ended: the held values and their key go (vault/)
     "pledge.vault.erasure.expire_holds_job",
+    # public-form requests whose one-time code died unverified are canceled (rights/)
+    "pledge.rights.identity.cancel_abandoned",
 ]

@@ -23,7 +23,7 @@ from django.test import Client
 
 from pledge.audit.models import AuditEvent
 from pledge.consent.unsubscribe import make_token as unsubscribe_token
-from pledge.rights.export import create_export_link, make_link_token
+from pledge.rights.export_link import create_export_link, make_link_token
 from pledge.rights.models import DataSubjectRequest, RequestStatus
 from pledge.rights.services import (
     RequestConflict,

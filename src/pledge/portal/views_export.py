@@ -4,7 +4,7 @@
 The signed-in customer downloads the package of their own access or portability request, in the
 language of the page they are on. Another customer's request id answers exactly like an unknown
 one (404), so no one learns which requests exist. Each download is audited by
-`rights.export.deliver_package` (`rights:export_downloaded`, `via: privacy_center`).
+`rights.export_link.deliver_package` (`rights:export_downloaded`, `via: privacy_center`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from django.utils.translation import get_language
 from django.views.decorators.http import require_http_methods
 
 from pledge.portal.access import CustomerContext, customer_view
-from pledge.rights import export, views_export
+from pledge.rights import export, export_link, views_export
 from pledge.rights.export import PackageUnavailable
 from pledge.vault.errors import VaultError
 
@@ -29,7 +29,7 @@ def download(request: HttpRequest, request_id: uuid.UUID, fmt: str) -> HttpRespo
     try:
         if fmt not in export.FORMATS:
             raise PackageUnavailable("unknown_format")
-        package = export.deliver_package(
+        package = export_link.deliver_package(
             actor=customer.actor,
             request_id=request_id,
             fmt=fmt,

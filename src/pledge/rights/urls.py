@@ -1,5 +1,7 @@
 """The public request form for people without an account (issue 6): file, then prove identity
-with a one-time code sent to the email on file. Placeholder until the views land."""
+with a one-time code sent to the email on file, then follow the request's status. The URLs of
+the first two steps carry no request id: the answer is the same for every email typed
+(views_public.py)."""
 
 from django.urls import path
 
@@ -9,5 +11,6 @@ app_name = "rights"
 
 urlpatterns = [
     path("", views_public.start, name="start"),
-    path("<uuid:request_id>/verify/", views_public.verify, name="verify"),
+    path("verify/", views_public.verify, name="verify"),
+    path("<uuid:request_id>/", views_public.status, name="status"),
 ]

@@ -2,7 +2,7 @@
 
 `/data-package/<token>/` shows the readable page with its two downloads; `.../package.zip` and
 `.../package.html` download. No sign-in: the signed token is the authority, and it names one
-request of one customer (`rights.export.read_link_token`). The views act as that customer, the
+request of one customer (`rights.export_link.read_link_token`). The views act as that customer, the
 only actor the vault gives subject access to, and every delivery is audited
 (`rights:export_downloaded`, with `via: link` and the format).
 
@@ -25,7 +25,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from pledge.consent.secret_paths import secret_path_view
-from pledge.rights import export
+from pledge.rights import export, export_link
 from pledge.rights.export import PackageUnavailable
 from pledge.vault.access import Actor
 from pledge.vault.errors import VaultError
@@ -96,7 +96,7 @@ def _language(request: HttpRequest, customer_id: uuid.UUID) -> str:
     return str(stored) if stored in export.LANGUAGES else str(settings.LANGUAGE_CODE)
 
 
-def _as_customer(grant: export.LinkGrant) -> Actor:
+def _as_customer(grant: export_link.LinkGrant) -> Actor:
     # The link was made for this customer and this request only (signed): whoever holds it
     # reads as the customer, which is what the vault's subject access allows.
     return Actor(kind="customer", id=str(grant.customer_id))
@@ -105,9 +105,9 @@ def _as_customer(grant: export.LinkGrant) -> Actor:
 @secret_path_view(["GET", "HEAD"])
 def package_page(request: HttpRequest, token: str) -> HttpResponse:
     try:
-        grant = export.read_link_token(token)
+        grant = export_link.read_link_token(token)
         language = _language(request, grant.customer_id)
-        package = export.deliver_package(
+        package = export_link.deliver_package(
             actor=_as_customer(grant),
             request_id=grant.request_id,
             fmt="page",
@@ -135,10 +135,10 @@ def package_page(request: HttpRequest, token: str) -> HttpResponse:
 @secret_path_view(["GET", "HEAD"])
 def download(request: HttpRequest, token: str, fmt: str) -> HttpResponse:
     try:
-        grant = export.read_link_token(token)
+        grant = export_link.read_link_token(token)
         if fmt not in export.FORMATS:
             raise PackageUnavailable("unknown_format")
-        package = export.deliver_package(
+        package = export_link.deliver_package(
             actor=_as_customer(grant),
             request_id=grant.request_id,
             fmt=fmt,
