@@ -15,6 +15,8 @@ JOBS: list[str] = [
     "pledge.vault.shred.flush_shreds_job",
     # legal holds of erased customers that ended: the held values and their key go (vault/)
     "pledge.vault.erasure.expire_holds_job",
+    # encrypted files no row names any more: rolled-back uploads and re-keys (vault/)
+    "pledge.vault.documents.remove_orphan_files_job",
     # public-form requests whose one-time code died unverified are canceled (rights/)
     "pledge.rights.identity.cancel_abandoned",
 ]

@@ -128,8 +128,11 @@ def _database() -> dict[str, Any]:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "pledge.sqlite3",
             "OPTIONS": {
-                # WAL lets the web server read while a worker writes.
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                # WAL lets the web server read while a worker writes. secure_delete zeroes what
+                # a deletion frees (ciphertexts, index rows), not only the build's default.
+                "init_command": (
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON;"
+                ),
                 # Take the write lock when a transaction starts: the audit chain reads its head
                 # and appends in one transaction, which must not interleave with another writer.
                 "transaction_mode": "IMMEDIATE",

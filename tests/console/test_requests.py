@@ -543,7 +543,7 @@ def test_the_owner_resecures_a_customer_from_the_console(
     assert event.customer_id == customer_id and event.actor_role == "owner"
     assert "wrong person" not in event.details and EMAIL not in event.details
     deliver_outbox()
-    mail = [m for m in mailbox.wait_for(1) if "re-secured" in str(m["Subject"])]
+    mail = [m for m in mailbox.wait_for(1) if m["To"] == EMAIL]
     assert [m["To"] for m in mail] == [EMAIL]
     assert "An employee sent your order to the wrong person." in body_of(mail[0])
 
@@ -558,3 +558,18 @@ def test_the_requests_link_is_in_the_menu_of_the_roles_that_handle_them(
     page = client_as(role).get("/console/").content.decode()
     menu = page.split('class="console-nav"', 1)[1].split("</nav>", 1)[0]
     assert ('href="/console/requests/"' in menu) is shown
+
+
+def test_the_erasure_outcome_is_shown_in_words_not_keys(customer_id: uuid.UUID) -> None:
+    request = file(customer_id, "erasure")
+    client = client_as("owner")
+    act(client, request.id, "verify", method="in_person")
+    act(client, request.id, "approve")
+    assert act(client, request.id, "process", confirm="on").status_code == 302
+    assert status_of(request.id) == RequestStatus.COMPLETE
+    page = html.unescape(client.get(detail_url(request.id)).content.decode())
+    section = page.split('id="outcome-title"', 1)[1].split("</section>", 1)[0]
+    # The report stores "profile fields", "lookup indexes": the page says what they are.
+    assert "personal details on: customer profile" in section
+    assert "lookup indexes (the digests used to find your records)" in section
+    assert "profile fields" not in section and "lookup indexes:" not in section

@@ -38,6 +38,7 @@ from pledge.rights.services import (
 from pledge.vault.access import Actor
 from pledge.vault.erasure import erase_customer
 from pledge.vault.errors import AccessRefused, NotFound
+from pledge.vault.rekey import rekey_customer
 from tests.portal.conftest import customer_client, make_account
 from tests.rights.test_export import (
     EMAIL,
@@ -307,6 +308,22 @@ def test_after_erasure_the_link_is_gone(nhung: Person) -> None:
         assert NAME not in response.content.decode()
     with pytest.raises(RequestConflict, match="erased"):
         create_export_link(actor=STAFF, request_id=request.id)
+
+
+def test_re_keying_the_customer_revokes_the_links_sent_before(
+    nhung: Person, django_capture_on_commit_callbacks: Any
+) -> None:
+    """P20: a customer re-secured after misuse is re-keyed; a bearer link sent earlier may have
+    leaked with the rest, so it stops working. A link made after works."""
+    request = carried_out(nhung)
+    before = link_path(request)
+    assert english().get(before).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        rekey_customer(actor=STAFF, customer_id=nhung.id)
+    response = english().get(before)
+    assert response.status_code == 410 and reason(response) == "expired"
+    assert NAME not in response.content.decode()
+    assert english().get(link_path(request)).status_code == 200
 
 
 def test_an_unknown_format_is_a_404(nhung: Person) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.utils import translation
 
 from pledge.audit.models import AuditEvent
 from pledge.consent import services as consent
@@ -292,7 +293,10 @@ def test_a_denial_names_its_legal_ground(customer: uuid.UUID) -> None:
     assert denied.denial_ground == "legal_claims"
     assert denied.denial_explanation == "A dispute about order 12 is before the court."
     _label, article = services.DENIAL_GROUNDS["legal_claims"]
-    assert "GDPR Art 17(3)(e)" in str(article) and "PDPL" in str(article)
+    with translation.override("en"):
+        assert "GDPR Art 17(3)(e)" in str(article) and "PDPL" in str(article)
+    with translation.override("vi"):
+        assert "điểm e khoản 3 Điều 17 GDPR" in str(article)
     event = AuditEvent.objects.get(type="rights:request_denied")
     assert details_of(event) == {"kind": "erasure", "ground": "legal_claims", "from": "pending"}
     assert "court" not in event.canonical  # the explanation stays in the row
@@ -534,3 +538,23 @@ def test_offered_kinds_are_the_rights_the_law_gives(customer: uuid.UUID) -> None
         "objection",
         "withdraw_consent",
     }
+
+
+def test_an_erasure_forgets_the_free_texts_staff_wrote_on_the_requests(
+    customer: uuid.UUID,
+) -> None:
+    """The reason and note fields refuse addresses and numbers, not names: they go with the
+    erasure; the requests stay as the log of requests, with kinds, times and outcomes."""
+    access = verified(customer, "access")
+    services.extend_request(
+        actor=STAFF, request_id=access.id, reason="Chờ chị Nguyễn Thị Hoa ở kho xác nhận"
+    )
+    erasure = approved(customer, "erasure")
+    services.process_request(actor=STAFF, request_id=erasure.id)
+    assert is_erased(customer)
+    rows = DataSubjectRequest.objects.filter(customer_id=customer)
+    assert {r.kind for r in rows} == {"access", "erasure"}
+    assert all(r.extension_reason == "" for r in rows)
+    assert all(r.completion_note == "" and r.denial_explanation == "" for r in rows)
+    access.refresh_from_db()
+    assert access.extended_due_at is not None  # the extension itself stays on record

@@ -10,6 +10,8 @@ import uuid
 from typing import Any
 
 import pytest
+from django.utils import translation
+from django.utils.translation import gettext
 
 from pledge.accounts.models import CustomerAccount, CustomerSession
 from pledge.audit.events import EventType
@@ -53,10 +55,21 @@ def customer_of(account: CustomerAccount) -> uuid.UUID:
     return uuid.UUID(str(account.customer_id))
 
 
+def _subject_starts() -> tuple[str, ...]:
+    """The re-secure subject's fixed start in each language (it ends with the shop's name)."""
+    starts = []
+    for language in ("en", "vi"):
+        with translation.override(language):
+            text = gettext("We have re-secured your data at %(shop)s")
+        starts.append(text.split("%(shop)s")[0].strip().lower())
+    return tuple(starts)
+
+
 def resecured_mail(mailbox: Mailbox, count: int = 1) -> list[Any]:
     deliver_outbox()
     mailbox.wait_for(count)
-    return [m for m in mailbox.settle(0.2) if "re-secured" in str(m["Subject"]).lower()]
+    starts = _subject_starts()
+    return [m for m in mailbox.settle(0.2) if str(m["Subject"]).strip().lower().startswith(starts)]
 
 
 def test_p20_resecure_signs_out_everywhere_resets_rekeys_and_tells_the_customer(

@@ -102,7 +102,7 @@ EVENT_LABELS: dict[EventType, Promise] = {
     EventType.RIGHTS_REQUEST_FILED: _("a data-subject request filed"),
     EventType.RIGHTS_REQUEST_EXTENDED: _("a data-subject request's deadline extended"),
     EventType.RIGHTS_REQUEST_CANCELED: _("a data-subject request canceled"),
-    EventType.RIGHTS_IDENTITY_CODE_SENT: _("a one-time code asked for a request"),
+    EventType.RIGHTS_IDENTITY_CODE_SENT: _("a one-time code requested for a request"),
     EventType.RIGHTS_IDENTITY_VERIFIED: _("a requester's identity verified"),
     EventType.RIGHTS_IDENTITY_FAILED: _("a wrong one-time code entered"),
     EventType.RIGHTS_REQUEST_APPROVED: _("a data-subject request approved"),

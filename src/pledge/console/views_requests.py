@@ -33,9 +33,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.http.request import split_domain_port
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -56,7 +55,8 @@ from pledge.console.forms_requests import (
     VerifyForm,
 )
 from pledge.console.views_audit import EVENT_LABELS, OUTCOME_LABELS
-from pledge.rights import identity, resecure
+from pledge.policy.vocabulary import RECORD_KINDS
+from pledge.rights import identity, notices, resecure
 from pledge.rights import selectors as rights_selectors
 from pledge.rights import services as rights
 from pledge.rights.models import (
@@ -74,10 +74,10 @@ View = TypeVar("View", bound=Callable[..., HttpResponse])
 # with the console capability `resecure`.
 RESECURE_CAPABILITIES = frozenset({"manage_staff", "resecure"})
 METHOD_LABELS = {
-    "signed_in": _lazy("signed in to the privacy center"),
-    "email_code": _lazy("a code sent to the email on file (public form)"),
-    "staff_email_code": _lazy("a code sent to the email on file, read back to staff"),
-    "in_person": _lazy("in person, with an identity document"),
+    "signed_in": gettext_lazy("signed in to the privacy center"),
+    "email_code": gettext_lazy("a code sent to the email on file (public form)"),
+    "staff_email_code": gettext_lazy("a code sent to the email on file, read back to staff"),
+    "in_person": gettext_lazy("in person, with an identity document"),
 }
 
 
@@ -86,6 +86,28 @@ METHOD_LABELS = {
 
 def _staff(request: HttpRequest) -> StaffContext:
     return request.staff  # type: ignore[attr-defined,no-any-return]
+
+
+def _labelled_outcome(outcome: object, language: str) -> dict[str, Any]:
+    """An erasure's stored report (keys and counts) in words, as the customer's answer puts it."""
+    if not isinstance(outcome, dict):
+        return {}
+    labelled = dict(outcome)
+    labelled["deleted"] = [
+        {"category": notices.erased_label(str(d.get("category", ""))), "count": d.get("count")}
+        for d in outcome.get("deleted") or []
+        if isinstance(d, dict)
+    ]
+    labelled["kept"] = [
+        {
+            **k,
+            "record_kind": RECORD_KINDS.get(str(k.get("record_kind")), k.get("record_kind")),
+            "field": notices.field_label(str(k.get("field", "")), language),
+        }
+        for k in outcome.get("kept") or []
+        if isinstance(k, dict)
+    ]
+    return labelled
 
 
 def handles_requests(staff: StaffContext) -> bool:
@@ -384,7 +406,7 @@ def _detail(
             "failed": bound[0] if bound else "",
             "refusal": refusal,
             "ground": ground,
-            "outcome": dsr.outcome if isinstance(dsr.outcome, dict) else {},
+            "outcome": _labelled_outcome(dsr.outcome, get_language() or "vi"),
             "language": get_language() or "vi",
             "method_label": METHOD_LABELS.get(dsr.identity_method, dsr.identity_method),
             "timezone_name": timezone.get_current_timezone_name(),

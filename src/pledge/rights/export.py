@@ -36,7 +36,7 @@ from django.utils import formats, timezone, translation
 from django.utils.functional import Promise
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 
 from pledge.accounts.models import CustomerAccount, CustomerDevice, CustomerSession
 from pledge.audit.events import EventType
@@ -248,7 +248,7 @@ def display(value: Any, lang: str) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
-        return _("yes") if value else _("no")
+        return pgettext("a yes/no answer", "yes") if value else pgettext("a yes/no answer", "no")
     if isinstance(value, dt.datetime):
         return formats.date_format(timezone.localtime(value), "SHORT_DATETIME_FORMAT")
     if isinstance(value, dt.date):
@@ -702,7 +702,10 @@ def _tables(g: _Gathered, policy: Policy, lang: str) -> tuple[Table, ...]:
 def _not_included() -> list[str]:
     return [
         _("Your password: only a one-way hash of it is kept, which cannot be turned back."),
-        _("Card numbers and security codes (CVC): they are never kept whole."),
+        _(
+            "Card numbers and security codes (CVC): a card number is never kept whole, and a "
+            "security code is never kept at all."
+        ),
         _("The images of identity documents: ask the shop for a copy."),
         _("The names of staff members who read or changed your data: you see their role."),
     ]

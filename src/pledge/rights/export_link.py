@@ -35,6 +35,7 @@ from pledge.rights.services import RequestConflict, RequestInvalid
 from pledge.vault.access import Actor
 from pledge.vault.erasure import is_erased
 from pledge.vault.errors import AccessRefused, NotFound
+from pledge.vault.models import Customer
 
 # -- delivery: the signed link and the downloads ------------------------------------------------
 
@@ -59,7 +60,14 @@ def _lifetime() -> dt.timedelta:
 
 
 def make_link_token(request_id: uuid.UUID, customer_id: uuid.UUID) -> str:
-    return _signer().sign_object({"r": request_id.hex, "c": customer_id.hex}, compress=False)
+    # The customer's key generation goes into the token: re-securing a customer after misuse
+    # (P20) re-keys them, which kills every link sent before, as a bearer link may have leaked.
+    generation = (
+        Customer.objects.filter(pk=customer_id).values_list("key_generation", flat=True).first()
+    )
+    return _signer().sign_object(
+        {"r": request_id.hex, "c": customer_id.hex, "g": generation or 0}, compress=False
+    )
 
 
 def read_link_token(token: object) -> LinkGrant:
@@ -77,9 +85,16 @@ def read_link_token(token: object) -> LinkGrant:
     try:
         request_id = uuid.UUID(hex=str(data["r"]))
         customer_id = uuid.UUID(hex=str(data["c"]))
+        generation = int(data["g"])
         signed_at = signing.b62_decode(token.rsplit(":", 2)[1])
     except (KeyError, TypeError, ValueError, IndexError):
         raise PackageUnavailable("invalid") from None
+    current = (
+        Customer.objects.filter(pk=customer_id).values_list("key_generation", "erased_at").first()
+    )
+    # An erased customer's link says so (below, in `_deliverable`), not "expired".
+    if current is not None and current[1] is None and current[0] != generation:
+        raise PackageUnavailable("expired")  # re-keyed since (re-secure, P20): links revoked
     expires_at = dt.datetime.fromtimestamp(signed_at, tz=dt.UTC) + _lifetime()
     return LinkGrant(request_id, customer_id, expires_at)
 

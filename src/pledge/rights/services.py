@@ -799,3 +799,13 @@ def allowed_actions(request: DataSubjectRequest) -> frozenset[str]:
 def denial_ground(request: DataSubjectRequest) -> tuple[Promise, Promise] | None:
     """(label, article) of the request's denial ground, for pages and emails."""
     return DENIAL_GROUNDS.get(request.denial_ground)
+
+
+def forget_request_texts(customer_id: uuid.UUID, report: Any) -> None:
+    """An erasure hook (vault.erasure.ERASURE_HOOKS): the free texts staff wrote on the customer's
+    requests (extension reason, denial explanation, completion note) are checked for addresses and
+    numbers, not for names, so they go with the rest. The requests themselves stay, as the log of
+    requests the law asks for (Decree 356/2025 Art 5), with their kinds, times and outcomes."""
+    DataSubjectRequest.objects.filter(customer_id=customer_id).update(
+        extension_reason="", denial_explanation="", completion_note=""
+    )

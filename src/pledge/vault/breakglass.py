@@ -35,11 +35,18 @@ from pledge.audit.services import record_event
 from pledge.policy.enforcement import EnforcedPolicy
 from pledge.vault.access import Actor, policy, refuse
 from pledge.vault.crypto import CustomerKey, DecryptionFailed
-from pledge.vault.errors import AccessRefused, NotFound, Problem, ValuesInvalid
+from pledge.vault.errors import (
+    AccessRefused,
+    NotFound,
+    Problem,
+    ProcessingRestricted,
+    ValuesInvalid,
+)
 from pledge.vault.masking import card_display
 from pledge.vault.models import EncryptedValue, Order, RecordKind
 from pledge.vault.models_breakglass import BreakGlassAccess
 from pledge.vault.normalise import ValueInvalid, clean_text
+from pledge.vault.restriction import is_restricted
 from pledge.vault.store import KeyUnavailable, customer_key, read_values
 
 CAPABILITY = "break_glass"
@@ -214,6 +221,18 @@ def break_glass_read(
             purpose="",
             customer_id=customer_id,
             fields=refused,
+        )
+    if is_restricted(customer_id):
+        # A restriction (GDPR Art 18) or an erasure's hold binds break-glass too: it opens fields
+        # outside purposes, and a restricted customer's data may serve no purpose but the law's.
+        message = "processing of this customer's data is restricted; break-glass cannot open it"
+        refuse(
+            ProcessingRestricted(message, [Problem(None, "restricted", message)]),
+            event=EventType.ACCESS_REFUSED,
+            actor=actor,
+            purpose="",
+            customer_id=customer_id,
+            fields=allowed,
         )
     key = customer_key(customer_id)  # NotFound / KeyUnavailable before anything is written
     opened = _open(key, customer_id, allowed)

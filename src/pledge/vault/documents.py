@@ -407,3 +407,9 @@ def remove_orphan_files(older_than: dt.timedelta = dt.timedelta(hours=1)) -> int
                 entry.unlink()
                 removed += 1
     return removed
+
+
+def remove_orphan_files_job(now: dt.datetime) -> int:
+    """Worker job: encrypted files no row names any more (a rolled-back upload or re-key, or a
+    removal after commit that failed), older than an hour."""
+    return remove_orphan_files()

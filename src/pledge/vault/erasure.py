@@ -13,7 +13,8 @@ What erasing a customer does, in one database transaction:
    copy of the old ciphertexts, in the live database and in every backup taken before, is then
    undecryptable: that is what makes backups safe without rewriting them.
 
-When the hold ends (`held_until`), `expire_holds` destroys the held values and their key too.
+When a hold ends (`held_until` is the first such day), `expire_holds` deletes what it kept and
+moves what other holds still keep to a new key generation; with the last, the last key goes.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ from pledge.notify.services import discard_for_customer
 from pledge.policy.enforcement import EnforcedPolicy
 from pledge.policy.jurisdictions import load_profile
 from pledge.vault.access import Actor, policy
+from pledge.vault.crypto import CustomerKey
 from pledge.vault.documents import DocumentUnreadable, _path_of, _remove
-from pledge.vault.errors import AccessRefused, NotFound
+from pledge.vault.errors import AccessRefused, NotFound, PolicyNotInForce
 from pledge.vault.keystore import keystore
 from pledge.vault.models import (
     BlindIndex,
@@ -55,6 +57,7 @@ from pledge.vault.models import (
     RecordKind,
     StaffNote,
 )
+from pledge.vault.restriction import ERASURE_REASON
 from pledge.vault.shred import shred_after_commit
 from pledge.vault.store import KeyUnavailable, create_data_key, generation_key
 
@@ -250,24 +253,19 @@ def erase_customer(
     today = timezone.localdate(now)
     old_generation = customer.key_generation
     old_key = generation_key(customer_id, old_generation)
-    new_generation = old_generation + 1
+    new_generation = keystore().next_generation(customer_id, old_generation)
 
     held = _held_values(customer, legal_holds(enforced), today)
     kept_counter: Counter[tuple[str, str, str, dt.date]] = Counter()
     holds_by_key: dict[str, Hold] = {}
     if held:
         # The held values move to a new key generation; the old one is destroyed after commit.
-        new_key = create_data_key(customer_id, new_generation)
         rows = list(EncryptedValue.objects.filter(pk__in=held))
+        _rekey_values(rows, old_key, create_data_key(customer_id, new_generation))
         for row in rows:
-            value = old_key.decrypt(
-                row.record_kind, row.record_id, row.field, bytes(row.ciphertext)
-            )
-            row.ciphertext = new_key.encrypt(row.record_kind, row.record_id, row.field, value)
             hold, until = held[row.pk]
             holds_by_key[hold.key] = hold
             kept_counter[(row.record_kind, row.field, hold.key, until)] += 1
-        EncryptedValue.objects.bulk_update(rows, ["ciphertext"])
 
     deleted: Counter[str] = Counter()
     for kind, n in Counter(
@@ -308,13 +306,15 @@ def erase_customer(
         deleted["consents (withdrawn; the ledger keeps the proof)"] += 1
     deleted["unsent emails"] += discard_for_customer(customer_id)
 
-    held_until = max((k[3] for k in kept_counter), default=None)
+    # The day the first hold ends: `expire_holds` deletes what it kept then (the report tells
+    # the customer each item's own end), and moves on to the next.
+    held_until = min((k[3] for k in kept_counter), default=None)
     Customer.objects.filter(pk=customer_id).update(
         key_generation=new_generation,
         erased_at=now,
         held_until=held_until,
         restricted_at=now,
-        restriction_reason="erasure",
+        restriction_reason=ERASURE_REASON,
         external_ref=None,
         updated_at=now,
     )
@@ -323,7 +323,9 @@ def erase_customer(
         customer_id, [g for g in keystore().generations(customer_id) if g != new_generation]
     )
     for path in files:
-        transaction.on_commit(lambda gone=path: _remove(gone))  # type: ignore[misc]
+        # robust: the erasure has committed; a file left behind is an orphan that
+        # `remove_orphan_files` deletes, unreadable anyway once the key is destroyed.
+        transaction.on_commit(lambda gone=path: _remove(gone), robust=True)  # type: ignore[misc]
 
     report = ErasureReport(
         customer_id=customer_id,
@@ -361,34 +363,128 @@ def erase_customer(
     return report
 
 
+def _rekey_values(rows: list[EncryptedValue], old: CustomerKey, new: CustomerKey) -> None:
+    """Re-encrypt these values under a new generation of the customer's key (in the caller's
+    transaction): once the old generation is destroyed, every other copy of them is dead."""
+    for row in rows:
+        value = old.decrypt(row.record_kind, row.record_id, row.field, bytes(row.ciphertext))
+        row.ciphertext = new.encrypt(row.record_kind, row.record_id, row.field, value)
+    EncryptedValue.objects.bulk_update(rows, ["ciphertext"], batch_size=500)
+
+
 def expire_holds(today: dt.date | None = None, *, batch: int = 200) -> int:
-    """Destroy what erased customers' legal holds kept once the holds end (worker job)."""
+    """Destroy what erased customers' legal holds kept once each hold ends (worker job).
+
+    Holds end at different times (an invoice of December and one of January end a year apart):
+    the values whose hold is over are deleted and the rest move to a new key generation, so the
+    old one, which also opened the deleted values in every backup, can be destroyed. When nothing
+    is held any more, the customer's last key goes too. Returns how many customers were done."""
     day = today or timezone.localdate()
+    try:
+        holds = legal_holds(policy())
+    except PolicyNotInForce:
+        return 0  # which holds apply is unknown: never delete held records early
     done = 0
     ids = list(
-        Customer.objects.filter(erased_at__isnull=False, held_until__lte=day).values_list(
-            "pk", flat=True
-        )[:batch]
+        Customer.objects.filter(erased_at__isnull=False, held_until__lte=day)
+        .order_by("held_until")
+        .values_list("pk", flat=True)[:batch]
     )
     for customer_id in ids:
         with transaction.atomic():
-            customer = Customer.objects.select_for_update().get(pk=customer_id)
-            if customer.held_until is None or customer.held_until > day:
-                continue
-            values = EncryptedValue.objects.filter(customer=customer).delete()[0]
-            generations = keystore().generations(customer_id)
+            customer = Customer.objects.select_for_update().filter(pk=customer_id).first()
+            if customer is None or customer.held_until is None or customer.held_until > day:
+                continue  # another worker did it meanwhile
+            store = keystore()
+            generations = store.generations(customer_id)
+            new_generation = store.next_generation(customer_id, customer.key_generation)
+            held = _held_values(customer, holds, day)
+            kept = list(EncryptedValue.objects.filter(pk__in=held))
+            if kept:
+                _rekey_values(
+                    kept,
+                    generation_key(customer_id, customer.key_generation),
+                    create_data_key(customer_id, new_generation),
+                )
+            values = EncryptedValue.objects.filter(customer=customer).exclude(pk__in=held).delete()
             Customer.objects.filter(pk=customer_id).update(
-                key_generation=customer.key_generation + 1, held_until=None
+                key_generation=new_generation,
+                held_until=min((until for _, until in held.values()), default=None),
             )
-            shred_after_commit(customer_id, generations)
+            shred_after_commit(customer_id, [g for g in generations if g != new_generation])
             record_event(
                 EventType.HOLD_EXPIRED,
                 actor=SYSTEM_ERASURE.label,
                 customer_id=customer_id,
-                details={"values": values},
+                details={"values": values[0], "kept": len(kept)},
             )
         done += 1
     return done
+
+
+@dataclass(frozen=True)
+class ReapplyReport:
+    erased: int  # erased customers looked at
+    destroyed: int  # keys destroyed again
+    held_keys_missing: int  # erased customers under a hold whose key the key store lacks
+    orphans: int  # keys destroyed of customers the database does not know
+
+
+# A key younger than this may belong to a customer whose transaction has not committed yet.
+_ORPHAN_SETTLE = dt.timedelta(minutes=10)
+
+
+def reapply_erasures(
+    *, orphans: bool = False, batch: int = 500, now: dt.datetime | None = None
+) -> ReapplyReport:
+    """Destroy again the keys a restored key-store backup brought back (`pledge keys
+    reapply-erasures`).
+
+    A key-store backup taken before an erasure holds the erased customer's old key: restored, it
+    would open their data in every database backup again. The database remembers every erasure
+    (`Customer.erased_at`; the audit log's `vault:erased` events name the same customers), so
+    every generation of an erased customer's key but the one a legal hold uses is destroyed.
+    With `orphans`, so are the keys of customers the database does not know (deleted ones,
+    e.g. temporary account customers), once older than a running transaction could be."""
+    store = keystore()
+    erased = destroyed = missing = orphaned = 0
+    last: uuid.UUID | None = None
+    while True:
+        page = Customer.objects.filter(erased_at__isnull=False).order_by("pk")
+        if last is not None:
+            page = page.filter(pk__gt=last)
+        ids = list(page.values_list("pk", flat=True)[:batch])
+        if not ids:
+            break
+        last = ids[-1]
+        for customer_id in ids:
+            erased += 1
+            with transaction.atomic():
+                # Locked: an `expire_holds` moving this customer to a new generation is not
+                # half-done (its new key written, the row not yet updated).
+                customer = Customer.objects.select_for_update().get(pk=customer_id)
+                generations = store.generations(customer_id)
+                stale = [g for g in generations if g != customer.key_generation]
+                if stale:
+                    destroyed += store.destroy(customer_id, stale)
+                if customer.held_until is not None and customer.key_generation not in generations:
+                    missing += 1
+    if orphans:
+        cutoff = ((now or dt.datetime.now(dt.UTC)) - _ORPHAN_SETTLE).astimezone(dt.UTC)
+        before = cutoff.isoformat(timespec="microseconds")
+        after: uuid.UUID | None = None
+        while True:
+            held = store.customer_ids(after=after, limit=batch, created_before=before)
+            if not held:
+                break
+            after = held[-1]
+            known = set(Customer.objects.filter(pk__in=held).values_list("pk", flat=True))
+            for customer_id in held:
+                if customer_id not in known:
+                    gone = store.destroy(customer_id, store.generations(customer_id))
+                    destroyed += gone
+                    orphaned += gone
+    return ReapplyReport(erased, destroyed, missing, orphaned)
 
 
 def expire_holds_job(now: dt.datetime) -> int:

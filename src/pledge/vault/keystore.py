@@ -22,6 +22,7 @@ cut (losing one would lose that customer's data).
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
 import threading
 import uuid
@@ -64,7 +65,8 @@ class StoredKey:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat()
+    # A fixed width, so queue times compare as text (`flush_shreds`).
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
 
 
 class KeyStore:
@@ -82,9 +84,12 @@ class KeyStore:
             return conn
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            # Created 0600 before SQLite opens it (SQLite would use 0644 less the umask), so no
+            # other account can read it even for a moment; its -wal and -shm take the same mode.
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
             if self.path.stat().st_mode & 0o077:
                 self.path.chmod(0o600)
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA secure_delete=ON")
@@ -125,10 +130,28 @@ class KeyStore:
         )
         return [int(r[0]) for r in rows]
 
+    def next_generation(self, customer_id: uuid.UUID, in_use: int) -> int:
+        """The generation a new key of this customer gets: past the one in use and past any
+        left behind by a rolled-back re-key or erasure (its key was written, its transaction
+        was not), so a retry never collides with it."""
+        return max([in_use, *self.generations(customer_id)]) + 1
+
     def holds_keys(self) -> bool:
         if not self.path.exists():
             return False
         return self._connect().execute("SELECT 1 FROM data_keys LIMIT 1").fetchone() is not None
+
+    def customer_ids(
+        self, *, after: uuid.UUID | None = None, limit: int = 1000, created_before: str = ""
+    ) -> list[uuid.UUID]:
+        """Customers holding a key, in id order after `after` (and, given `created_before`, only
+        keys written before that time): for walking the whole store in batches."""
+        rows = self._connect().execute(
+            "SELECT DISTINCT customer_id FROM data_keys WHERE customer_id > ? "
+            "AND (? = '' OR created_at < ?) ORDER BY customer_id LIMIT ?",
+            ((after or uuid.UUID(int=0)).bytes, created_before, created_before, limit),
+        )
+        return [uuid.UUID(bytes=bytes(r[0])) for r in rows]
 
     def count_by_version(self) -> dict[int, int]:
         rows = self._connect().execute(

@@ -39,7 +39,8 @@ class Customer(models.Model):
     # Which generation of the customer's data key (vault/keystore.py) encrypts their values: it
     # moves on when the data is re-keyed (P20) or erased, and the old generation is destroyed.
     key_generation = models.PositiveIntegerField(default=0)
-    # Erased by crypto-shredding (issue 6): only fields under a legal hold remain, until held_until.
+    # Erased by crypto-shredding (issue 6): only fields under a legal hold remain. held_until is
+    # the day the first remaining legal hold ends; `erasure.expire_holds` runs then.
     erased_at = models.DateTimeField(null=True, blank=True)
     held_until = models.DateField(null=True, blank=True, db_index=True)
     # Processing restricted (GDPR Art 18; Decree 356 Art 5; what an erasure keeps): only purposes

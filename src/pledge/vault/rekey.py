@@ -42,6 +42,8 @@ class RekeyReport:
 def rekey_customer(*, actor: Actor, customer_id: uuid.UUID) -> RekeyReport:
     if actor.kind not in ("staff", "system"):
         raise AccessRefused("only staff or the system re-key a customer's data")
+    if not isinstance(customer_id, uuid.UUID):
+        raise NotFound(f"no customer {str(customer_id)[:40]!r}")
     try:
         customer = Customer.objects.select_for_update().get(pk=customer_id)
     except Customer.DoesNotExist:
@@ -50,7 +52,7 @@ def rekey_customer(*, actor: Actor, customer_id: uuid.UUID) -> RekeyReport:
         raise KeyUnavailable("this customer was erased; there is nothing to re-key")
     old_generation = customer.key_generation
     old_key = generation_key(customer_id, old_generation)
-    new_generation = old_generation + 1
+    new_generation = keystore().next_generation(customer_id, old_generation)
     new_key = create_data_key(customer_id, new_generation)
 
     rows = list(EncryptedValue.objects.filter(customer=customer))
@@ -85,7 +87,9 @@ def rekey_customer(*, actor: Actor, customer_id: uuid.UUID) -> RekeyReport:
         customer_id, [g for g in keystore().generations(customer_id) if g != new_generation]
     )
     for path in old_files:
-        transaction.on_commit(lambda gone=path: _remove(gone))  # type: ignore[misc]
+        # robust: the re-key has committed; a file left behind is an orphan that
+        # `remove_orphan_files` deletes, and its key is destroyed anyway.
+        transaction.on_commit(lambda gone=path: _remove(gone), robust=True)  # type: ignore[misc]
     record_event(
         EventType.CUSTOMER_REKEYED,
         actor=actor.label,

@@ -3,8 +3,9 @@
 While a customer's data is restricted, the vault refuses every use of it except:
 - purposes whose legal basis is a legal obligation (the law still needs it: GDPR Art 18(2));
 - the customer seeing their own data (subject access is not processing for the shop's ends);
-- for a customer erased under a legal hold, the purposes that read the held records (invoices
-  kept for the Accounting Law, read by the roles the policy gives those purposes), and only those.
+- for a customer erased under a legal hold, the purposes on contract that read the held records
+  (invoices kept for the Accounting Law, read by the roles the policy gives those purposes), and
+  only those: never a purpose on consent or legitimate interest.
 
 The check sits in `services.require_consent` and `services.usable_for`, which every read, write
 and lookup path already runs, so no path can forget it.
@@ -23,10 +24,19 @@ from pledge.audit.services import record_event
 from pledge.policy.enforcement import EnforcedPolicy
 from pledge.policy.jurisdictions import load_profile
 from pledge.vault.access import Actor, refuse
-from pledge.vault.errors import AccessRefused, NotFound, Problem, ProcessingRestricted
+from pledge.vault.errors import (
+    AccessRefused,
+    NotFound,
+    Problem,
+    ProcessingRestricted,
+    ValuesInvalid,
+)
 from pledge.vault.models import Customer
 
-REASONS = ("request", "objection", "erasure")
+# Why a customer's processing is restricted. "erasure" is set by `erasure.erase_customer` only:
+# it lets the held records be read for their hold, which a request or objection never does.
+REASONS = ("request", "objection")
+ERASURE_REASON = "erasure"
 
 
 def held_record_kinds(enforced: EnforcedPolicy) -> frozenset[str]:
@@ -42,13 +52,22 @@ def held_record_kinds(enforced: EnforcedPolicy) -> frozenset[str]:
     return frozenset(kinds)
 
 
+# The legal bases under which what a hold keeps may still be used: the law itself, and the sale
+# the held record documents (the invoice is read by the purpose that records the transaction).
+# Never consent (the erasure withdrew it) nor legitimate interest (GDPR Art 17(1)(c), 18(2)).
+_HOLD_BASES = frozenset({"contract", "legal_obligation"})
+
+
 def _hold_purposes(enforced: EnforcedPolicy) -> frozenset[str]:
-    """Purposes that read a field stored on a held record kind (leman: `payment`, accounting)."""
+    """Purposes on a hold basis that read a field stored on a held record kind (leman:
+    `payment`, accounting's; james: `order_fulfilment`, which sales and accounting hold)."""
     held = held_record_kinds(enforced)
     return frozenset(
         purpose
         for purpose, fields in enforced.reads.items()
-        if any(enforced.field_records.get(f, frozenset()) & held for f in fields)
+        if (declared := enforced.purpose(purpose)) is not None
+        and declared.basis in _HOLD_BASES
+        and any(enforced.field_records.get(f, frozenset()) & held for f in fields)
     )
 
 
@@ -73,7 +92,7 @@ def allowed_while_restricted(enforced: EnforcedPolicy, purpose_key: str, reason:
         return False
     if purpose.basis == "legal_obligation":
         return True
-    return reason == "erasure" and purpose_key in _hold_purposes(enforced)
+    return reason == ERASURE_REASON and purpose_key in _hold_purposes(enforced)
 
 
 def check_restriction(
@@ -88,11 +107,18 @@ def check_restriction(
     """Refuse (audited) a use of a restricted customer's data for a purpose the restriction
     does not allow."""
     restricted, reason = _state(customer_id)
-    if not restricted or allowed_while_restricted(enforced, purpose_key, reason):
+    if not restricted:
+        return
+    # An erased customer receives nothing new, for any purpose: what a hold keeps may be read,
+    # never added to (new values would tie the kept invoices to a person again).
+    writing = event != EventType.ACCESS_REFUSED
+    if not (reason == ERASURE_REASON and writing) and allowed_while_restricted(
+        enforced, purpose_key, reason
+    ):
         return
     message = (
         "this customer was erased; only what a legal hold keeps may be used, for that hold"
-        if reason == "erasure"
+        if reason == ERASURE_REASON
         else "processing of this customer's data is restricted at their request"
     )
     refuse(
@@ -108,28 +134,34 @@ def check_restriction(
 def usable_despite_restriction(
     enforced: EnforcedPolicy, purpose_key: str, customer_ids: set[uuid.UUID]
 ) -> set[uuid.UUID]:
-    """The customers among `customer_ids` whose restriction (if any) allows this purpose."""
+    """The customers among `customer_ids` whose restriction (if any) allows this purpose.
+    An erased customer is never found by a value: that would identify them again."""
     if not customer_ids:
         return customer_ids
     rows = Customer.objects.filter(pk__in=customer_ids, restricted_at__isnull=False).values_list(
         "pk", "restriction_reason"
     )
     blocked = {
-        pk for pk, reason in rows if not allowed_while_restricted(enforced, purpose_key, reason)
+        pk
+        for pk, reason in rows
+        if reason == ERASURE_REASON or not allowed_while_restricted(enforced, purpose_key, reason)
     }
     return customer_ids - blocked
 
 
-def _check_actor(actor: Actor) -> None:
+def _check_actor(actor: Actor, customer_id: object) -> None:
     if actor.kind not in ("staff", "system"):
         raise AccessRefused("only staff or the system restrict processing (through a request)")
+    if not isinstance(customer_id, uuid.UUID):
+        raise NotFound(f"no customer {str(customer_id)[:40]!r}")
 
 
 @transaction.atomic
 def restrict_processing(*, actor: Actor, customer_id: uuid.UUID, reason: str = "request") -> None:
-    _check_actor(actor)
+    _check_actor(actor, customer_id)
     if reason not in REASONS:
-        raise ValueError(f"unknown restriction reason {reason!r}")
+        message = f"the reason is one of {', '.join(REASONS)}"
+        raise ValuesInvalid(message, [Problem("reason", "choice", message)])
     updated = Customer.objects.filter(pk=customer_id, erased_at__isnull=True).update(
         restricted_at=timezone.now(), restriction_reason=reason
     )
@@ -148,7 +180,7 @@ def restrict_processing(*, actor: Actor, customer_id: uuid.UUID, reason: str = "
 
 @transaction.atomic
 def lift_restriction(*, actor: Actor, customer_id: uuid.UUID) -> None:
-    _check_actor(actor)
+    _check_actor(actor, customer_id)
     updated = Customer.objects.filter(
         pk=customer_id, erased_at__isnull=True, restricted_at__isnull=False
     ).update(restricted_at=None, restriction_reason="")

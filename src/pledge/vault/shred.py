@@ -28,7 +28,9 @@ def shred_after_commit(customer_id: uuid.UUID, generations: Iterable[int]) -> No
     store = keystore()
     for generation in wanted:
         store.queue_shred(customer_id, generation)
-    transaction.on_commit(lambda: destroy_unused(customer_id, wanted))
+    # robust: the database has committed by then, so a key store that fails here must not turn
+    # the caller's success into an error; the queue entry stays and `flush_shreds` finishes it.
+    transaction.on_commit(lambda: destroy_unused(customer_id, wanted), robust=True)
 
 
 def _unused(customer_id: uuid.UUID, generations: Iterable[int]) -> list[int]:
@@ -50,19 +52,26 @@ def destroy_unused(customer_id: uuid.UUID, generations: Iterable[int]) -> int:
     return destroyed
 
 
-def flush_shreds(limit: int = 1000) -> int:
-    """Finish shreds a crash interrupted (worker job). Returns how many keys were destroyed."""
+def flush_shreds(limit: int = 1000, *, now: dt.datetime | None = None) -> int:
+    """Finish shreds a crash interrupted (worker job). Returns how many keys were destroyed.
+
+    An entry whose generation is still in use is left alone while the transaction that queued
+    it may still be running (`_SETTLE`), then dropped: that transaction rolled back."""
     store = keystore()
     destroyed = 0
-    cutoff = (dt.datetime.now(dt.UTC) - _SETTLE).isoformat()
+    cutoff = ((now or dt.datetime.now(dt.UTC)) - _SETTLE).astimezone(dt.UTC)
+    cutoff_text = cutoff.isoformat(timespec="microseconds")
     for customer_id, generation, queued_at in store.pending_shreds_with_time(limit):
         if _unused(customer_id, [generation]):
             destroyed += store.destroy(customer_id, [generation])
-        elif queued_at < cutoff:
+        elif queued_at < cutoff_text:
             store.drop_pending(customer_id, generation)
+    # A checkpoint a reader kept from finishing after an earlier shred left old WAL frames
+    # (which may hold a destroyed key) on disk: fold them back now.
+    store.checkpoint()
     return destroyed
 
 
 def flush_shreds_job(now: dt.datetime) -> int:
     """Worker job: shreds interrupted by a crash between a commit and the key store."""
-    return flush_shreds()
+    return flush_shreds(now=now)

@@ -1,4 +1,5 @@
-"""`pledge keys status|rotate|rewrap`: master-key versions and the data keys they wrap."""
+"""`pledge keys status|rotate|rewrap|reapply-erasures`: master-key versions and the data keys they
+wrap; after restoring a key-store backup, destroying again the keys of customers erased since."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from pledge.keyring import KeyringError, load_keyring
+from pledge.vault.erasure import reapply_erasures
 from pledge.vault.keys import key_status, rewrap_data_keys, rotate_master_key
 
 
@@ -23,6 +25,16 @@ class Command(BaseCommand):
             p = sub.add_parser(name, help=text)
             p.add_argument("--batch", type=int, default=500, help="data keys per transaction")
             p.add_argument("--actor", default="system:keys", help="who runs it (audit log)")
+        p = sub.add_parser(
+            "reapply-erasures",
+            help="after restoring a key-store backup: destroy again the keys of erased customers",
+        )
+        p.add_argument(
+            "--orphans",
+            action="store_true",
+            help="also destroy the keys of customers the database does not know (deleted)",
+        )
+        p.add_argument("--batch", type=int, default=500, help="customers per batch")
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -32,6 +44,9 @@ class Command(BaseCommand):
         batch = options["batch"]
         if not 1 <= batch <= 100_000:
             raise CommandError("--batch must be between 1 and 100000")
+        if action == "reapply-erasures":
+            self._reapply(orphans=options["orphans"], batch=batch)
+            return
 
         def progress(n: int) -> None:
             self.stdout.write(f"  re-wrapped {n} data keys")
@@ -49,6 +64,20 @@ class Command(BaseCommand):
         except KeyringError as exc:
             raise CommandError(str(exc)) from None
         self._status()
+
+    def _reapply(self, *, orphans: bool, batch: int) -> None:
+        report = reapply_erasures(orphans=orphans, batch=batch)
+        self.stdout.write(
+            f"{report.erased} erased customers checked; {report.destroyed} data keys destroyed"
+            + (f" ({report.orphans} of customers the database does not know)" if orphans else "")
+        )
+        if report.held_keys_missing:
+            # The erasure moved the held values to a key made after this backup: they are lost.
+            raise CommandError(
+                f"{report.held_keys_missing} erased customers have values under a legal hold but "
+                "no key for them: the key-store backup predates their erasure, and the held "
+                "records (e.g. invoices) can no longer be read"
+            )
 
     def _status(self) -> None:
         keyring = load_keyring()
