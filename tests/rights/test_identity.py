@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from pledge.audit.models import AuditEvent
 from pledge.notify.delivery import deliver_due
+from pledge.notify.models import OutboxMessage
 from pledge.rights import identity, services
 from pledge.rights.models import DataSubjectRequest, IdentityChallenge, RequestStatus
 from pledge.vault.access import Actor
@@ -314,3 +315,35 @@ def test_unverified_public_requests_are_canceled_once_their_code_is_dead(
     # Later, the waiting one's code expires too.
     later = timezone.now() + dt.timedelta(seconds=int(settings.PLEDGE_IDENTITY_CODE_SECONDS) + 1)
     assert identity.cancel_abandoned(later) == 1
+
+
+def test_a_customer_gets_at_most_three_codes_a_day_across_requests(
+    customer: uuid.UUID, settings: Any
+) -> None:
+    """Security review: the lock is per code and a new filing brings a new code, so the public
+    form caps codes per customer and day (and the customer's mailbox is not flooded)."""
+    settings.PLEDGE_LOGIN_MAX_FAILURES = 100  # the throttle is not what is tested here
+    requests = [public_request() for _ in range(4)]
+    sent = OutboxMessage.objects.filter(template="rights/email/identity_code").count()
+    assert sent == 3
+    last = IdentityChallenge.objects.get(request=requests[3])
+    assert last.locked_at is not None and last.attempts == 0
+    with pytest.raises(identity.CodeRefused):
+        identity.check_public_code(request_id=requests[3].id, code="123456")
+    assert DataSubjectRequest.objects.get(pk=requests[3].id).customer_id is None
+
+
+def test_wrong_codes_across_requests_stop_new_codes_for_the_day(
+    customer: uuid.UUID, settings: Any
+) -> None:
+    settings.PLEDGE_LOGIN_MAX_FAILURES = 100
+    for _ in range(2):
+        request = public_request()
+        for _ in range(identity.max_attempts()):
+            with pytest.raises(identity.CodeRefused):
+                identity.check_public_code(request_id=request.id, code="000000")
+    assert OutboxMessage.objects.filter(template="rights/email/identity_code").count() == 2
+    third = public_request()
+    # Two codes used up by ten wrong tries: the third is born locked and never sent.
+    assert OutboxMessage.objects.filter(template="rights/email/identity_code").count() == 2
+    assert IdentityChallenge.objects.get(request=third).locked_at is not None

@@ -37,7 +37,7 @@ from enum import StrEnum
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Sum
 from django.utils import timezone
 
 from pledge.accounts import throttle
@@ -206,6 +206,12 @@ def file_public_request(
     customer_id = on_file(cleaned)
     challenge, code = _new_challenge(request, customer_id)
     _record_sent(WEB_FORM, request, customer_id)
+    if customer_id is not None and _customer_spent(customer_id, challenge):
+        # Too many codes or wrong tries for this customer today, across requests: the code is
+        # born locked and nothing is sent, so guessing cannot go on by filing again and the
+        # customer's mailbox is not flooded. The requester's page is the same as ever.
+        IdentityChallenge.objects.filter(pk=challenge.id).update(locked_at=timezone.now())
+        return request
     if customer_id is not None:
         notices.identity_code(
             request=request,
@@ -218,6 +224,26 @@ def file_public_request(
     else:
         notices.no_data(request=request, challenge_id=challenge.id, to=cleaned, language=language)
     return request
+
+
+# Per customer and day, across every public-form request: codes sent, and wrong codes tried
+# (security review: the lock is per code, and a new filing brings a new code).
+MAX_DAILY_CODES = 3
+
+
+def _max_daily_failures() -> int:
+    return 2 * max_attempts()
+
+
+def _customer_spent(customer_id: uuid.UUID, current: IdentityChallenge) -> bool:
+    since = timezone.now() - dt.timedelta(days=1)
+    earlier = IdentityChallenge.objects.filter(
+        customer_id=customer_id, created_at__gte=since, request__channel=RequestChannel.WEB_FORM
+    ).exclude(pk=current.pk)
+    # A code born locked (above) was never sent: it does not count as one.
+    sent = earlier.exclude(locked_at__isnull=False, attempts=0).count()
+    failures = earlier.aggregate(total=Sum("attempts"))["total"] or 0
+    return sent >= MAX_DAILY_CODES or failures >= _max_daily_failures()
 
 
 def check_public_code(*, request_id: uuid.UUID, code: str) -> DataSubjectRequest:
