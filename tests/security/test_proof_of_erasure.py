@@ -16,6 +16,7 @@ destroyed wrapped key.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sqlite3
@@ -25,8 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from pledge.keyring import Keyring, parse_keyring
+from pledge.keyring import Keyring, KeyringError, parse_keyring
+from pledge.notify.sealing import CUSTOMER_WRAPPED, key_aad
 from pledge.vault.crypto import INDEX_DIGEST_BYTES, DecryptionFailed, blind_index, unwrap_data_key
 from pledge.vault.keystore import KeyStore
 from tests.security import erasure_scenario as scenario
@@ -42,6 +46,36 @@ from tests.security.helpers import (
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 Row = tuple[str, uuid.UUID, str, bytes]
+# An outbox message: id, key version, wrapped key, sealed letter.
+Mail = tuple[uuid.UUID, int, bytes, bytes]
+
+
+def mail_opens(mail: Mail, customer_id: uuid.UUID, store: KeyStore, ring: Keyring) -> bool:
+    """Does a queued message open with any key left: the customer's (every generation the
+    store still has) or a master key?"""
+    message_id, version, wrapped, sealed = mail
+    aad = key_aad(message_id)
+    candidates = []
+    if version == CUSTOMER_WRAPPED:
+        for generation in store.generations(customer_id):
+            found = store.get(customer_id, generation)
+            assert found is not None
+            key = unwrap_data_key(found[0], found[1], customer_id, ring)
+            try:
+                candidates.append(key.decrypt_bytes(aad, wrapped))
+            except DecryptionFailed:
+                continue
+    else:
+        with contextlib.suppress(KeyringError):
+            candidates.append(ring.master.unwrap(version, wrapped, aad=aad))
+    for message_key in candidates:
+        nonce, body = sealed[1:13], sealed[13:]
+        try:
+            AESGCM(message_key).decrypt(nonce, body, f"pledge/v1|outbox|{message_id}".encode())
+            return True
+        except InvalidTag:
+            continue
+    return False
 
 
 def needles() -> Scanner:
@@ -87,7 +121,12 @@ def assert_proof(
     report: dict[str, Any],
     raw: dict[str, bytes],
     backup_digests: set[bytes],
+    backup_mail: list[Mail],
 ) -> None:
+    # The backup caught the acknowledgement still queued; sealed under the customer's key, it
+    # died with it (a master-key wrap would still open).
+    assert backup_mail, "the scenario queues a message to the target before the backup"
+    assert [m for m in backup_mail if mail_opens(m, target, store, ring)] == []
     # The backup really holds the target's data, all of it encrypted: it is a real "before" copy.
     assert {(k, f) for k, _, f, _ in backup} >= {
         ("profile", "full_name"),
@@ -141,6 +180,19 @@ def sqlite_rows(db: Path, customer_id: uuid.UUID) -> list[Row]:
     finally:
         conn.close()
     return [(k, uuid.UUID(str(r)), f, bytes(b)) for k, r, f, b in rows]
+
+
+def sqlite_mail(db: Path, customer_id: uuid.UUID) -> list[Mail]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT id, key_version, wrapped_key, sealed FROM notify_outboxmessage "
+            "WHERE customer_id = ? AND sealed IS NOT NULL",
+            (customer_id.hex,),
+        ).fetchall()
+    finally:
+        conn.close()
+    return [(uuid.UUID(str(i)), int(v), bytes(w), bytes(b)) for i, v, w, b in rows]
 
 
 def sqlite_digests(db: Path, customer_id: uuid.UUID) -> set[bytes]:
@@ -219,6 +271,7 @@ def test_sqlite_erasure_leaves_nothing_readable_in_the_database_or_a_backup_from
             report=report,
             raw=raw,
             backup_digests=sqlite_digests(backup_dir / "pledge.sqlite3", target),
+            backup_mail=sqlite_mail(backup_dir / "pledge.sqlite3", target),
         )
         assert sqlite_digests(var_dir / "pledge.sqlite3", target) == set()
     finally:
@@ -304,6 +357,15 @@ def test_postgresql_erasure_leaves_nothing_readable_in_the_database_or_a_pg_dump
                 "SELECT digest FROM vault_blindindex WHERE customer_id = %s", [target]
             )
             backup_digests = {bytes(r[0]) for r in backup_cursor.fetchall()}
+            backup_cursor.execute(
+                "SELECT id, key_version, wrapped_key, sealed FROM notify_outboxmessage "
+                "WHERE customer_id = %s AND sealed IS NOT NULL",
+                [target],
+            )
+            backup_mail = [
+                (uuid.UUID(str(i)), int(v), bytes(w), bytes(b))
+                for i, v, w, b in backup_cursor.fetchall()
+            ]
         with connection.cursor() as cursor:
             live = pg_rows(cursor, target)
             control_rows = pg_rows(cursor, control)
@@ -325,6 +387,7 @@ def test_postgresql_erasure_leaves_nothing_readable_in_the_database_or_a_pg_dump
                 "keystore": key_store_bytes(settings.PLEDGE_KEYSTORE_PATH),
             },
             backup_digests=backup_digests,
+            backup_mail=backup_mail,
         )
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM vault_blindindex WHERE customer_id = %s", [target])

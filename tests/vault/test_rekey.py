@@ -17,6 +17,8 @@ import pytest
 from django.db import transaction
 
 from pledge.audit.models import AuditEvent
+from pledge.notify.models import OutboxMessage
+from pledge.notify.sealing import CUSTOMER_WRAPPED
 from pledge.vault import services
 from pledge.vault.access import SUBJECT_ACCESS, Actor
 from pledge.vault.crypto import DecryptionFailed
@@ -29,6 +31,7 @@ from pledge.vault.rekey import RekeyReport, rekey_customer
 from pledge.vault.store import KeyUnavailable, generation_key
 
 pytest.register_assert_rewrite("tests.vault.shredding")
+from tests.smtp import Mailbox, deliver_outbox  # noqa: E402
 from tests.vault.shredding import (  # noqa: E402 - after the rewrite hook
     BUYER,
     PERSON,
@@ -36,6 +39,7 @@ from tests.vault.shredding import (  # noqa: E402 - after the rewrite hook
     customer_with_everything,
     files_of,
     png,
+    queue_mail,
 )
 
 # Fixtures: own_keystore, leman_with_notes.
@@ -258,3 +262,24 @@ def test_an_erased_customer_has_nothing_to_rekey(
     with pytest.raises(KeyUnavailable) as err:
         rekey_customer(actor=OWNER, customer_id=customer.customer_id)
     assert err.value.status == 410
+
+
+def test_a_message_queued_before_the_rekey_is_still_sent_after_it(
+    customer: Everything,
+    own_keystore: KeyStore,
+    django_capture_on_commit_callbacks: Any,
+    mailbox: Mailbox,
+) -> None:
+    """Outbox messages about a customer are sealed under their data key (so an erasure kills
+    them in backups too); re-keying moves them to the new key, or they could not be sent."""
+    cid = customer.customer_id
+    message = queue_mail(cid)
+    assert message.key_version == CUSTOMER_WRAPPED
+    with django_capture_on_commit_callbacks(execute=True):
+        rekey_customer(actor=Actor(kind="system", id="resecure"), customer_id=cid)
+    assert own_keystore.generations(cid) == [1]
+    deliver_outbox()
+    (mail,) = mailbox.wait_for(1)
+    assert mail["To"] == "thu.xoa.erase@xn--v-d-rma6749a.vn"  # the IDNA form of ví-dụ.vn
+    message.refresh_from_db()
+    assert message.status == OutboxMessage.Status.SENT

@@ -272,7 +272,11 @@ def _deliver(claim: Claim, backend: BaseEmailBackend, now: datetime) -> bool:
     message = claim.message
     try:
         letter = unseal(
-            message.pk, message.key_version, message.wrapped_key or b"", message.sealed or b""
+            message.pk,
+            message.key_version,
+            message.wrapped_key or b"",
+            message.sealed or b"",
+            message.customer_id,
         )
     except SealBroken as exc:
         # A lost master key or a tampered row: no retry can open it.

@@ -1,10 +1,17 @@
 """Sealing an outbox message: no plaintext at rest (ARCHITECTURE.md, security invariants).
 
 The recipient, subject, bodies and headers of a message are one JSON document, encrypted with
-AES-256-GCM under a fresh 256-bit key of its own. That key is stored only wrapped by the keyring's
-current master key. Both carry associated data naming the message, so a sealed blob or a wrapped
-key copied onto another row does not open. Once a message is sent or given up, its row forgets
-both (`wipe`): the address and the text are then gone from the database for good.
+AES-256-GCM under a fresh 256-bit key of its own. That key is stored only wrapped: by the
+customer's own data key when the message is about a customer (`key_version` 0, CUSTOMER_WRAPPED),
+otherwise by the keyring's current master key. Both carry associated data naming the message, so
+a sealed blob or a wrapped key copied onto another row does not open. Once a message is sent or
+given up, its row forgets both (`wipe`): the address and the text are then gone for good.
+
+Why the customer's key: erasing a customer destroys their data key (crypto-shredding, issue 6).
+A database backup taken while a message to them was queued still holds it; wrapped by the master
+key (which an erasure does not change) it would still open. Wrapped by the customer's key, it
+dies with the key. The outbox knows nothing of customers (ARCHITECTURE.md): the vault registers
+the wrapping at start-up (`register_customer_keys`).
 """
 
 from __future__ import annotations
@@ -13,14 +20,34 @@ import json
 import os
 import uuid
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from pledge.keyring import KeyringError, load_keyring
+from pledge.keyring import load_keyring
 
 SEALED_VERSION = b"\x01"
 NONCE_BYTES = 12
+# `key_version` of a message key wrapped by the customer's data key rather than a master key
+# (master-key versions start at 1).
+CUSTOMER_WRAPPED = 0
+
+
+class CustomerKeys(Protocol):
+    """Wraps a message key under a customer's data key (registered by the vault)."""
+
+    def wrap(self, customer_id: uuid.UUID, key: bytes, aad: bytes) -> bytes: ...
+
+    def unwrap(self, customer_id: uuid.UUID, wrapped: bytes, aad: bytes) -> bytes: ...
+
+
+_customer_keys: CustomerKeys | None = None
+
+
+def register_customer_keys(keys: CustomerKeys) -> None:
+    global _customer_keys
+    _customer_keys = keys
 
 
 class SealBroken(Exception):
@@ -66,6 +93,11 @@ def _letter_aad(message_id: uuid.UUID) -> bytes:
     return f"pledge/v1|outbox|{message_id}".encode()
 
 
+def key_aad(message_id: uuid.UUID) -> bytes:
+    """The associated data of a message's wrapped key (the vault re-wraps it on re-keying)."""
+    return _key_aad(message_id)
+
+
 def _key_aad(message_id: uuid.UUID) -> bytes:
     return f"pledge/v1|outbox_key|{message_id}".encode()
 
@@ -77,7 +109,7 @@ class Sealed:
     sealed: bytes
 
 
-def seal(message_id: uuid.UUID, letter: Letter) -> Sealed:
+def seal(message_id: uuid.UUID, letter: Letter, customer_id: uuid.UUID | None = None) -> Sealed:
     key = AESGCM.generate_key(bit_length=256)
     nonce = os.urandom(NONCE_BYTES)
     blob = (
@@ -85,8 +117,38 @@ def seal(message_id: uuid.UUID, letter: Letter) -> Sealed:
         + nonce
         + AESGCM(key).encrypt(nonce, letter.to_bytes(), _letter_aad(message_id))
     )
+    if customer_id is not None and _customer_keys is not None:
+        try:
+            wrapped = _customer_keys.wrap(customer_id, key, _key_aad(message_id))
+        except Exception:
+            wrapped = b""
+        if wrapped:
+            return Sealed(key_version=CUSTOMER_WRAPPED, wrapped_key=wrapped, sealed=blob)
+        # The answer to an erasure is written after the key is gone: the master key wraps it,
+        # and it is wiped once sent, like every message.
     version, wrapped = load_keyring().master.wrap(key, aad=_key_aad(message_id))
     return Sealed(key_version=version, wrapped_key=wrapped, sealed=blob)
+
+
+def unwrap_message_key(
+    message_id: uuid.UUID,
+    key_version: int,
+    wrapped_key: bytes | memoryview,
+    customer_id: uuid.UUID | None = None,
+) -> bytes:
+    """The message's own key; SealBroken when it does not unwrap (an erased customer's key is
+    gone, a master key is missing, the bytes were moved or tampered with)."""
+    aad = _key_aad(message_id)
+    try:
+        if key_version == CUSTOMER_WRAPPED:
+            if customer_id is None or _customer_keys is None:
+                raise SealBroken(f"outbox message {message_id} needs its customer's key")
+            return _customer_keys.unwrap(customer_id, bytes(wrapped_key), aad)
+        return load_keyring().master.unwrap(key_version, bytes(wrapped_key), aad=aad)
+    except SealBroken:
+        raise
+    except Exception as exc:  # KeyringError, the vault's KeyUnavailable/NotFound, a bad tag
+        raise SealBroken(f"the key of outbox message {message_id} does not unwrap") from exc
 
 
 def unseal(
@@ -94,13 +156,9 @@ def unseal(
     key_version: int,
     wrapped_key: bytes | memoryview,
     sealed: bytes | memoryview,
+    customer_id: uuid.UUID | None = None,
 ) -> Letter:
-    try:
-        key = load_keyring().master.unwrap(
-            key_version, bytes(wrapped_key), aad=_key_aad(message_id)
-        )
-    except KeyringError as exc:
-        raise SealBroken(f"the key of outbox message {message_id} does not unwrap") from exc
+    key = unwrap_message_key(message_id, key_version, wrapped_key, customer_id)
     blob = bytes(sealed)
     if blob[:1] != SEALED_VERSION or len(blob) < 1 + NONCE_BYTES + 16:
         raise SealBroken(f"outbox message {message_id} is not a sealed Pledge message")

@@ -143,7 +143,7 @@ def enqueue(
         created_at=now,
         next_attempt_at=now,
     )
-    sealed = seal(message.id, letter)
+    sealed = seal(message.id, letter, customer_id)
     if len(sealed.sealed) > MAX_SEALED_BYTES:
         raise OutboxError(f"the rendered message is larger than {MAX_SEALED_BYTES} bytes")
     message.key_version = sealed.key_version

@@ -15,7 +15,10 @@ from django.db import transaction
 
 from pledge.audit.events import EventType
 from pledge.audit.services import record_event
+from pledge.notify.models import OutboxMessage
+from pledge.notify.sealing import CUSTOMER_WRAPPED, key_aad
 from pledge.vault.access import Actor
+from pledge.vault.crypto import CustomerKey, DecryptionFailed
 from pledge.vault.documents import (
     _SUFFIX,
     DocumentUnreadable,
@@ -36,6 +39,23 @@ from pledge.vault.store import KeyUnavailable, create_data_key, generation_key
 class RekeyReport:
     values: int
     files: int
+
+
+def _rewrap_outbox(customer_id: uuid.UUID, old_key: CustomerKey, new_key: CustomerKey) -> None:
+    """Queued messages to the customer are sealed under their data key (notify/sealing.py): move
+    them to the new one, or they could not be sent once the old key is destroyed."""
+    rows = OutboxMessage.objects.filter(
+        customer_id=customer_id, key_version=CUSTOMER_WRAPPED, wrapped_key__isnull=False
+    ).only("pk", "wrapped_key")
+    for row in rows:
+        aad = key_aad(row.pk)
+        try:
+            message_key = old_key.decrypt_bytes(aad, bytes(row.wrapped_key or b""))
+        except DecryptionFailed:
+            continue  # not under this key (tampered): delivery will refuse it as before
+        OutboxMessage.objects.filter(pk=row.pk).update(
+            wrapped_key=new_key.encrypt_bytes(aad, message_key)
+        )
 
 
 @transaction.atomic
@@ -82,6 +102,7 @@ def rekey_customer(*, actor: Actor, customer_id: uuid.UUID) -> RekeyReport:
             _remove(path)
         raise
 
+    _rewrap_outbox(customer_id, old_key, new_key)
     Customer.objects.filter(pk=customer_id).update(key_generation=new_generation)
     shred_after_commit(
         customer_id, [g for g in keystore().generations(customer_id) if g != new_generation]
