@@ -22,7 +22,6 @@ from django.utils.safestring import SafeString
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
-from pledge.audit.events import EventType
 from pledge.audit.selectors import AccessLogEntry
 from pledge.consent.models import ConsentState
 from pledge.policy.enforcement import EnforcedPolicy
@@ -36,6 +35,14 @@ from pledge.policy.vocabulary import (
     RECORD_KINDS,
     RIGHTS,
     STANDARD_FIELDS,
+)
+from pledge.rights.labels import (
+    ACTIONS,
+    CONSENT_ACTIONS,
+    CONSENT_CHANNELS,
+    CONSENT_METHODS,
+    ORDER_STATUSES,
+    PAYMENT_STATUSES,
 )
 from pledge.vault.access import SUBJECT_ACCESS
 from pledge.vault.accounts import ACCOUNT_RECORD, ACCOUNT_SECURITY
@@ -133,33 +140,6 @@ def role_label(policy: Policy, entry: AccessLogEntry, lang: str) -> str:
         except KeyError:
             return _("a staff member (a role no longer in the policy)")
     return _("someone else")
-
-
-ACTIONS: dict[str, Any] = {
-    EventType.CUSTOMER_CREATED: gettext_lazy("recorded your details"),
-    EventType.CUSTOMER_UPDATED: gettext_lazy("changed your details"),
-    EventType.CUSTOMER_READ: gettext_lazy("read your details"),
-    EventType.CUSTOMER_LOOKUP: gettext_lazy("looked you up"),
-    EventType.ORDER_PLACED: gettext_lazy("recorded an order"),
-    EventType.ORDERS_READ: gettext_lazy("read your orders"),
-    EventType.INVOICE_ISSUED: gettext_lazy("issued an invoice"),
-    EventType.INVOICES_READ: gettext_lazy("read your invoices"),
-    EventType.GUARANTEE_ISSUED: gettext_lazy("issued a guarantee card"),
-    EventType.GUARANTEE_LOOKUP: gettext_lazy("looked up your guarantee card"),
-    EventType.PAYMENT_AUTHORIZED: gettext_lazy("recorded a payment"),
-    EventType.PAYMENT_DECLINED: gettext_lazy("recorded a declined payment"),
-    EventType.PAYMENTS_READ: gettext_lazy("read your payments"),
-    EventType.ID_DOCUMENT_STORED: gettext_lazy("stored a copy of your identity document"),
-    EventType.ID_DOCUMENT_READ: gettext_lazy("opened the copy of your identity document"),
-    EventType.ID_DOCUMENT_DELETED: gettext_lazy("deleted the copy of your identity document"),
-    EventType.STAFF_NOTE_ADDED: gettext_lazy("wrote a note about you"),
-    EventType.STAFF_NOTES_READ: gettext_lazy("read the notes about you"),
-    EventType.BREAK_GLASS: gettext_lazy(
-        "opened data outside their usual purposes, with a written reason (emergency access)"
-    ),
-    EventType.CUSTOMER_RECTIFIED: gettext_lazy("corrected your details"),
-    EventType.ACCOUNT_EMAIL_READ: gettext_lazy("used your sign-in email to send you a message"),
-}
 
 
 def localized_datetime(value: dt.datetime) -> str:
@@ -520,17 +500,6 @@ def marketing_purposes(policy: Policy) -> list[Purpose]:
 
 # -- records of "My data" -------------------------------------------------------------------
 
-ORDER_STATUSES: dict[str, Any] = {
-    "placed": gettext_lazy("placed"),
-    "paid": gettext_lazy("paid"),
-    "shipped": gettext_lazy("shipped"),
-    "completed": gettext_lazy("completed"),
-    "cancelled": gettext_lazy("cancelled"),
-}
-PAYMENT_STATUSES: dict[str, Any] = {
-    "authorized": gettext_lazy("accepted"),
-    "declined": gettext_lazy("declined"),
-}
 # Currencies without minor units in practice (ISO 4217 exponent 0).
 WHOLE_CURRENCIES = frozenset({"VND", "JPY", "KRW", "CLP", "ISK"})
 
@@ -630,41 +599,6 @@ def record_rows(enforced: EnforcedPolicy, data: SubjectData) -> dict[str, list[R
 
 
 # -- consents (P04) -------------------------------------------------------------------------
-
-# How a consent was given or withdrawn (ConsentEvent.method), in plain words.
-CONSENT_METHODS: dict[str, Any] = {
-    "checkbox": gettext_lazy("by ticking a box"),
-    "button": gettext_lazy("by pressing a button"),
-    "privacy_center": gettext_lazy("with a button in this privacy center"),
-    "banner_accept_all": gettext_lazy("with “Accept all” on the cookie banner"),
-    "banner_reject_all": gettext_lazy("with “Reject all” on the cookie banner"),
-    "banner_custom": gettext_lazy("with your own choices on the cookie banner"),
-    "gpc": gettext_lazy("by your browser's Global Privacy Control signal"),
-    "unsubscribe_link": gettext_lazy("with the unsubscribe link of an email"),
-    "one_click": gettext_lazy("with one-click unsubscribe in your email program"),
-    "api": gettext_lazy("through the shop's website or software"),
-    "import": gettext_lazy("imported from the shop's earlier records"),
-    "staff": gettext_lazy("recorded by the shop's staff at your request"),
-    "expiry": gettext_lazy("it expired"),
-}
-# Where (ConsentEvent.channel).
-CONSENT_CHANNELS: dict[str, Any] = {
-    "web": gettext_lazy("on the shop's website"),
-    "privacy_center": gettext_lazy("in the privacy center"),
-    "banner": gettext_lazy("on the cookie banner"),
-    "email": gettext_lazy("by email"),
-    "api": gettext_lazy("through the shop's software"),
-    "phone": gettext_lazy("by phone"),
-    "in_store": gettext_lazy("in the shop"),
-    "import": gettext_lazy("from earlier records"),
-    "staff": gettext_lazy("through the shop's staff"),
-    "system": gettext_lazy("by the system"),
-}
-CONSENT_ACTIONS: dict[str, Any] = {
-    "given": gettext_lazy("given"),
-    "withdrawn": gettext_lazy("withdrawn"),
-    "expired": gettext_lazy("expired"),
-}
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from pledge.portal.forms_center import (
     PageForm,
     RectifyForm,
 )
+from pledge.rights import labels
 from pledge.vault import subject
 from pledge.vault.errors import ValuesInvalid, VaultError
 
@@ -294,9 +295,9 @@ def receipt(request: HttpRequest, enforced: EnforcedPolicy, receipt_id: uuid.UUI
             "service": service["service"],
             "controller": signed["piiControllers"][0],
             "at": event.at,
-            "action": str(selectors.CONSENT_ACTIONS.get(event.action, event.action)),
-            "how": str(selectors.CONSENT_METHODS.get(event.method, event.method)),
-            "where": str(selectors.CONSENT_CHANNELS.get(event.channel, event.channel)),
+            "action": str(labels.CONSENT_ACTIONS.get(event.action, event.action)),
+            "how": str(labels.CONSENT_METHODS.get(event.method, event.method)),
+            "where": str(labels.CONSENT_CHANNELS.get(event.channel, event.channel)),
         },
     )
 

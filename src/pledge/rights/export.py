@@ -33,18 +33,25 @@ from typing import Any, ClassVar
 
 from django.template.loader import render_to_string
 from django.utils import formats, timezone, translation
-from django.utils.functional import Promise
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext
 
 from pledge.accounts.models import CustomerAccount, CustomerDevice, CustomerSession
-from pledge.audit.events import EventType
 from pledge.audit.selectors import AccessLogEntry, customer_access_log
 from pledge.consent.models import ConsentEvent, PolicyAcceptance
 from pledge.policy.render import localized_date
 from pledge.policy.schema import Policy
 from pledge.policy.vocabulary import COOKIE_CATEGORIES, RECORD_KINDS, STANDARD_FIELDS
+from pledge.rights.labels import (
+    ACTIONS,
+    ACTOR_KINDS,
+    CONSENT_ACTIONS,
+    CONSENT_CHANNELS,
+    CONSENT_METHODS,
+    ORDER_STATUSES,
+    PAYMENT_STATUSES,
+)
 from pledge.rights.models import DataSubjectRequest, RequestChannel, RequestKind, RequestStatus
 from pledge.rights.services import DENIAL_GROUNDS, RequestInvalid
 from pledge.vault.access import SUBJECT_ACCESS, Actor, policy
@@ -96,83 +103,6 @@ class PackageUnavailable(VaultError):
 
 
 # -- labels (the customer's language) ------------------------------------------------------
-
-# The same words as the privacy center's (portal/selectors.py), so the translations are shared;
-# repeated here because a domain app does not import a face (ARCHITECTURE.md, dependency rules).
-ORDER_STATUSES: dict[str, Promise] = {
-    "placed": gettext_lazy("placed"),
-    "paid": gettext_lazy("paid"),
-    "shipped": gettext_lazy("shipped"),
-    "completed": gettext_lazy("completed"),
-    "cancelled": gettext_lazy("cancelled"),
-}
-PAYMENT_STATUSES: dict[str, Promise] = {
-    "authorized": gettext_lazy("accepted"),
-    "declined": gettext_lazy("declined"),
-}
-CONSENT_ACTIONS: dict[str, Promise] = {
-    "given": gettext_lazy("given"),
-    "withdrawn": gettext_lazy("withdrawn"),
-    "expired": gettext_lazy("expired"),
-}
-CONSENT_METHODS: dict[str, Promise] = {
-    "checkbox": gettext_lazy("by ticking a box"),
-    "button": gettext_lazy("by pressing a button"),
-    "privacy_center": gettext_lazy("with a button in this privacy center"),
-    "banner_accept_all": gettext_lazy("with “Accept all” on the cookie banner"),
-    "banner_reject_all": gettext_lazy("with “Reject all” on the cookie banner"),
-    "banner_custom": gettext_lazy("with your own choices on the cookie banner"),
-    "gpc": gettext_lazy("by your browser's Global Privacy Control signal"),
-    "unsubscribe_link": gettext_lazy("with the unsubscribe link of an email"),
-    "one_click": gettext_lazy("with one-click unsubscribe in your email program"),
-    "api": gettext_lazy("through the shop's website or software"),
-    "import": gettext_lazy("imported from the shop's earlier records"),
-    "staff": gettext_lazy("recorded by the shop's staff at your request"),
-    "expiry": gettext_lazy("it expired"),
-}
-CONSENT_CHANNELS: dict[str, Promise] = {
-    "web": gettext_lazy("on the shop's website"),
-    "privacy_center": gettext_lazy("in the privacy center"),
-    "banner": gettext_lazy("on the cookie banner"),
-    "email": gettext_lazy("by email"),
-    "api": gettext_lazy("through the shop's software"),
-    "phone": gettext_lazy("by phone"),
-    "in_store": gettext_lazy("in the shop"),
-    "import": gettext_lazy("from earlier records"),
-    "staff": gettext_lazy("through the shop's staff"),
-    "system": gettext_lazy("by the system"),
-}
-ACTOR_KINDS: dict[str, Promise] = {
-    "customer": gettext_lazy("you"),
-    "system": gettext_lazy("the shop's system"),
-    "api": gettext_lazy("an API client (the shop's website or software)"),
-    "staff": gettext_lazy("a staff member"),
-}
-ACTIONS: dict[str, Promise] = {
-    EventType.CUSTOMER_CREATED: gettext_lazy("recorded your details"),
-    EventType.CUSTOMER_UPDATED: gettext_lazy("changed your details"),
-    EventType.CUSTOMER_READ: gettext_lazy("read your details"),
-    EventType.CUSTOMER_LOOKUP: gettext_lazy("looked you up"),
-    EventType.ORDER_PLACED: gettext_lazy("recorded an order"),
-    EventType.ORDERS_READ: gettext_lazy("read your orders"),
-    EventType.INVOICE_ISSUED: gettext_lazy("issued an invoice"),
-    EventType.INVOICES_READ: gettext_lazy("read your invoices"),
-    EventType.GUARANTEE_ISSUED: gettext_lazy("issued a guarantee card"),
-    EventType.GUARANTEE_LOOKUP: gettext_lazy("looked up your guarantee card"),
-    EventType.PAYMENT_AUTHORIZED: gettext_lazy("recorded a payment"),
-    EventType.PAYMENT_DECLINED: gettext_lazy("recorded a declined payment"),
-    EventType.PAYMENTS_READ: gettext_lazy("read your payments"),
-    EventType.ID_DOCUMENT_STORED: gettext_lazy("stored a copy of your identity document"),
-    EventType.ID_DOCUMENT_READ: gettext_lazy("opened the copy of your identity document"),
-    EventType.ID_DOCUMENT_DELETED: gettext_lazy("deleted the copy of your identity document"),
-    EventType.STAFF_NOTE_ADDED: gettext_lazy("wrote a note about you"),
-    EventType.STAFF_NOTES_READ: gettext_lazy("read the notes about you"),
-    EventType.BREAK_GLASS: gettext_lazy(
-        "opened data outside their usual purposes, with a written reason (emergency access)"
-    ),
-    EventType.CUSTOMER_RECTIFIED: gettext_lazy("corrected your details"),
-    EventType.ACCOUNT_EMAIL_READ: gettext_lazy("used your sign-in email to send you a message"),
-}
 
 
 def field_label(policy: Policy, key: str, lang: str) -> str:
