@@ -19,4 +19,6 @@ JOBS: list[str] = [
     "pledge.vault.documents.remove_orphan_files_job",
     # public-form requests whose one-time code died unverified are canceled (rights/)
     "pledge.rights.identity.cancel_abandoned",
+    # complaints at 50 % / 80 % of their SLA escalate to the owner; breaches are recorded (P21)
+    "pledge.complaints.services.escalate_due",
 ]

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "pledge.notify",
     "pledge.portal",
     "pledge.rights",
+    "pledge.complaints",
     "pledge.demoshop",
 ]
 

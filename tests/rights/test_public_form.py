@@ -49,8 +49,13 @@ def without_csrf(html: str) -> str:
 
 def headers_of(response: Any) -> dict[str, Any]:
     """Every header, and every cookie with its attributes, but not the cookie values (a session id
-    is random for any two answers, and the CSRF cookie rotates)."""
-    cookies = {name: dict(morsel.items()) for name, morsel in response.cookies.items()}
+    is random for any two answers, and the CSRF cookie rotates) nor a cookie's `expires` date,
+    which is "now + max-age" to the second and differs when two answers straddle a second
+    (`max-age` is compared)."""
+    cookies = {
+        name: {k: v for k, v in morsel.items() if k != "expires"}
+        for name, morsel in response.cookies.items()
+    }
     return {"headers": dict(response.headers.items()), "cookies": cookies}
 
 

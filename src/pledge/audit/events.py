@@ -95,6 +95,10 @@ class EventType(StrEnum):
     CUSTOMER_RESTRICTION_LIFTED = "vault:restriction_lifted"
     CUSTOMER_REKEYED = "vault:rekeyed"
     HOLD_EXPIRED = "vault:hold_expired"
+    # Complaints desk (issue 7; P21, P22)
+    COMPLAINT_FILED = "complaints:filed"
+    COMPLAINT_ESCALATED = "complaints:escalated"
+    COMPLAINT_SLA_BREACHED = "complaints:sla_breached"
     # the audit log itself
     AUDIT_VERIFIED = "audit:verified"
     AUDIT_EXPORTED = "audit:exported"

@@ -116,6 +116,9 @@ EVENT_LABELS: dict[EventType, Promise] = {
     EventType.CUSTOMER_RESTRICTION_LIFTED: _("a restriction lifted"),
     EventType.CUSTOMER_REKEYED: _("a customer's data re-encrypted under a new key"),
     EventType.HOLD_EXPIRED: _("a legal hold ended; held data destroyed"),
+    EventType.COMPLAINT_FILED: _("a complaint filed"),
+    EventType.COMPLAINT_ESCALATED: _("a complaint escalated to the owner"),
+    EventType.COMPLAINT_SLA_BREACHED: _("a complaint's answer time (SLA) breached"),
     EventType.AUDIT_VERIFIED: _("the audit chain verified intact"),
     EventType.AUDIT_EXPORTED: _("the audit log exported as CSV"),
 }
@@ -129,6 +132,7 @@ EVENT_SOURCES: dict[str, Promise] = {
     "staff": _("Staff accounts"),
     "customer": _("Customer accounts"),
     "rights": _("Data-subject requests"),
+    "complaints": _("Complaints"),
     "audit": _("Audit log"),
 }
 

@@ -26,6 +26,8 @@ class RecordKind(models.TextChoices):
     STAFF_NOTE = "staff_note"
     # The login email of a privacy-center account (vault/accounts.py, purpose account_security).
     ACCOUNT = "account"
+    # The text of a complaint (complaints/, field complaint_details; issue 7).
+    COMPLAINT = "complaint"
 
 
 class Customer(models.Model):
