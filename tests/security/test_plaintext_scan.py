@@ -245,7 +245,13 @@ def test_postgresql_data_directory_holds_no_plaintext_personal_value(
     for group, paths in (("pg_wal", wal_files), ("base", heap_files)):
         seen = dict.fromkeys(control_found(b""), False)
         for path in paths:
-            for name, hit in control_found(path.read_bytes()).items():
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                # The server replaces relcache init files (pg_internal.init) as other sessions
+                # come and go (a CREATE/DROP DATABASE elsewhere): a vanished file holds nothing.
+                continue
+            for name, hit in control_found(data).items():
                 seen[name] = seen[name] or hit
         assert all(seen.values()), (group, seen)
 
