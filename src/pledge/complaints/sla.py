@@ -20,14 +20,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from pledge.policy.clock import ClockError, WorkCalendar, strictest
+from pledge.policy.clock import ClockError, WorkCalendar, strictest, working_time_after
 from pledge.policy.jurisdictions import Deadline, load_profile
 from pledge.policy.schema import ComplaintSla, Policy, Text
 
 ESCALATION_LEVELS = (50, 80)
 # Where the shop's own promise comes from, for the Deadline the clock counts.
 _PROMISE = Text(vi="Chính sách bảo mật của cửa hàng (P21)", en="The shop's privacy policy (P21)")
-_MAX_CLOSED_DAYS = 366
 
 
 @dataclass(frozen=True)
@@ -43,29 +42,6 @@ def sla_deadline(sla: ComplaintSla) -> Deadline:
     if sla.clock == "working_hours":
         return Deadline(amount=sla.hours, unit="working_hours", article=_PROMISE, summary=_PROMISE)
     return Deadline(amount=sla.hours, unit="hours", article=_PROMISE, summary=_PROMISE)
-
-
-def working_time_after(cal: WorkCalendar, start: dt.datetime, amount: dt.timedelta) -> dt.datetime:
-    """The instant when `amount` of the shop's open time has passed since `start` (a fraction of
-    an hour allowed; the clock module counts whole hours only)."""
-    remaining = amount
-    start_utc = start.astimezone(dt.UTC)
-    day = start.astimezone(cal.timezone).date()
-    closed = 0
-    while True:
-        periods = cal.open_periods(day)
-        closed = 0 if periods else closed + 1
-        if closed > _MAX_CLOSED_DAYS:
-            raise ClockError("the business hours give no working time in a whole year")
-        for p_start, p_end in periods:
-            # UTC arithmetic: wall-clock arithmetic is wrong across DST changes.
-            a, b = max(p_start.astimezone(dt.UTC), start_utc), p_end.astimezone(dt.UTC)
-            if b <= a:
-                continue
-            if b - a >= remaining:
-                return (a + remaining).astimezone(cal.timezone)
-            remaining -= b - a
-        day += dt.timedelta(days=1)
 
 
 def _fraction_at(

@@ -209,8 +209,10 @@ def _add_working_days(cal: WorkCalendar, start: dt.date, count: int) -> dt.date:
     return day
 
 
-def _add_working_hours(cal: WorkCalendar, start: dt.datetime, hours: int) -> dt.datetime:
-    remaining = dt.timedelta(hours=hours)
+def working_time_after(cal: WorkCalendar, start: dt.datetime, amount: dt.timedelta) -> dt.datetime:
+    """The instant when `amount` of the shop's open time has passed since `start` (fractions of
+    an hour allowed: the complaints desk escalates at 50 % and 80 % of a working-hours SLA)."""
+    remaining = amount
     start_utc = start.astimezone(dt.UTC)
     day = start.astimezone(cal.timezone).date()
     closed_days = 0
@@ -246,7 +248,7 @@ def _count(
         at = (received.astimezone(dt.UTC) + dt.timedelta(hours=amount)).astimezone(cal.timezone)
         return at, None, None
     if unit == "working_hours":
-        return _add_working_hours(cal, received, amount), None, None
+        return working_time_after(cal, received, dt.timedelta(hours=amount)), None, None
     if unit == "working_days":
         last = _add_working_days(cal, start_day, amount)
         return cal.end_of(last), last, last
