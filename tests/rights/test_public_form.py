@@ -363,3 +363,8 @@ def test_without_a_public_address_an_access_request_waits_for_staff(
     assert not AuditEvent.objects.filter(type="rights:request_completed").exists()
     deliver_due()
     assert "We have received your request" in mailbox.wait_for(2)[1]["Subject"]
+
+
+def test_the_sign_in_page_leads_people_without_an_account_to_the_form(customer: uuid.UUID) -> None:
+    page = browser().get("/me/login/").content.decode()
+    assert f'href="{FORM}"' in page
