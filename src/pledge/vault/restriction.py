@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from pledge.audit.events import EventType
@@ -32,6 +32,7 @@ from pledge.vault.errors import (
     ValuesInvalid,
 )
 from pledge.vault.models import Customer
+from pledge.vault.store import uuid_param
 
 # Why a customer's processing is restricted. "erasure" is set by `erasure.erase_customer` only:
 # it lets the held records be read for their hold, which a request or objection never does.
@@ -71,13 +72,19 @@ def _hold_purposes(enforced: EnforcedPolicy) -> frozenset[str]:
     )
 
 
+_STATE_SQL = (
+    f"SELECT restricted_at IS NOT NULL, restriction_reason FROM {Customer._meta.db_table} "  # noqa: S608
+    "WHERE id = %s"
+)
+
+
 def _state(customer_id: uuid.UUID) -> tuple[bool, str]:
-    row = (
-        Customer.objects.filter(pk=customer_id)
-        .values_list("restricted_at", "restriction_reason")
-        .first()
-    )
-    if row is None or row[0] is None:
+    # Raw SQL: this runs on every read and write of personal data (the ORM's query building
+    # cost more than the query itself; see docs/benchmarks.md).
+    with connection.cursor() as cursor:
+        cursor.execute(_STATE_SQL, [uuid_param(customer_id)])
+        row = cursor.fetchone()
+    if row is None or not row[0]:
         return False, ""
     return True, row[1]
 
