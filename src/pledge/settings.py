@@ -252,6 +252,18 @@ PLEDGE_IDENTITY_CODE_SECONDS = envint("PLEDGE_IDENTITY_CODE_SECONDS", 15 * 60, m
 PLEDGE_IDENTITY_CODE_ATTEMPTS = envint("PLEDGE_IDENTITY_CODE_ATTEMPTS", 5, minimum=1)
 PLEDGE_EXPORT_LINK_SECONDS = envint("PLEDGE_EXPORT_LINK_SECONDS", 7 * 86400, minimum=300)
 
+# The complaints desk (complaints/): how long after an answer the customer may reopen it; evidence
+# attachments (encrypted files under PLEDGE_EVIDENCE_DIR, never in the database) and their limits;
+# the inbound mail listener (`pledge mail-in`): the largest message accepted, and the
+# authserv-id of the shop's mail server whose Authentication-Results header is trusted (empty:
+# no sender counts as verified, every mail-in complaint is filed as unverified).
+PLEDGE_COMPLAINT_REOPEN_DAYS = envint("PLEDGE_COMPLAINT_REOPEN_DAYS", 30, minimum=1)
+PLEDGE_EVIDENCE_DIR = Path(env("PLEDGE_EVIDENCE_DIR", str(VAR_DIR / "evidence")))
+PLEDGE_EVIDENCE_MAX_BYTES = envint("PLEDGE_EVIDENCE_MAX_BYTES", 5_242_880, minimum=1024)
+PLEDGE_EVIDENCE_MAX_FILES = envint("PLEDGE_EVIDENCE_MAX_FILES", 5, minimum=1)
+PLEDGE_MAILIN_MAX_BYTES = envint("PLEDGE_MAILIN_MAX_BYTES", 26_214_400, minimum=65_536)
+PLEDGE_MAILIN_AUTHSERV_ID = env("PLEDGE_MAILIN_AUTHSERV_ID", "")
+
 # The cookie banner (P07): origins of the shop's site allowed to post choices (the policy's
 # controller website is always allowed), and how long a choice lasts before the banner asks again.
 PLEDGE_BANNER_ORIGINS = envlist("PLEDGE_BANNER_ORIGINS", [])

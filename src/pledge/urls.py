@@ -12,6 +12,7 @@ urlpatterns = [
     # Data-subject requests without an account (public form, one-time code) and the signed,
     # expiring links to a customer's data package (issue 6).
     path("request/", include("pledge.rights.urls")),
+    path("complaint/", include("pledge.complaints.urls")),
     path("data-package/", include("pledge.rights.urls_export")),
     path("consent/", include("pledge.consent.urls")),
     path("demo-shop/", include("pledge.demoshop.urls")),

@@ -19,10 +19,15 @@ from django.contrib.auth.models import User
 from django.utils import translation
 
 from pledge.accounts.emails import email_language
-from pledge.complaints.models import Complaint, ComplaintChannel
+from pledge.complaints.models import (
+    Complaint,
+    ComplaintChannel,
+    ComplaintMessage,
+    ComplaintOutcome,
+)
 from pledge.notify.rendering import shop_name
 from pledge.notify.services import enqueue
-from pledge.rights.notices import due_text
+from pledge.rights.notices import due_text, public_url
 from pledge.vault.models import Customer
 
 TEMPLATES = "complaints/email"
@@ -46,27 +51,85 @@ def _context(complaint: Complaint, language: str) -> dict[str, Any]:
         }
 
 
-def acknowledged(complaint: Complaint) -> bool:
-    """Receipt confirmed with the answer time (P22; Consumer Protection Law Art 31, 57). False
-    when the customer has no email on file (staff acknowledge by the channel it came from)."""
-    from pledge.vault.contact import contact_email
+def _address(complaint: Complaint, reason: str) -> str | None:
+    """Where the customer's emails about this complaint go (audited read): the address the
+    complaint came from, else the customer's on file (complaints/intake.py)."""
+    try:
+        from pledge.complaints.intake import reply_address
+    except ImportError:  # TEMPORARY until intake.py lands
+        from pledge.vault.contact import contact_email
 
+        return contact_email(customer_id=uuid.UUID(str(complaint.customer_id)), reason=reason)
+    return reply_address(complaint, reason=reason)
+
+
+def _link(complaint: Complaint) -> str:
+    """Where the customer reads the thread: the privacy center for an account holder whose
+    complaint is proven theirs, else the complaint's own status link (complaints/links.py)."""
+    from pledge.accounts.models import CustomerAccount
+    from pledge.complaints.links import make_token
+
+    customer_id = complaint.customer_id
+    if (
+        complaint.sender_verified
+        and customer_id is not None
+        and CustomerAccount.objects.filter(customer_id=customer_id).exists()
+    ):
+        return public_url("portal:complaint", complaint.id)
+    return public_url("complaint:status", make_token(complaint))
+
+
+def _send(complaint: Complaint, template: str, key: str, extra: dict[str, Any]) -> bool:
     if complaint.customer_id is None:
         return False
     customer_id = uuid.UUID(str(complaint.customer_id))
-    to = contact_email(customer_id=customer_id, reason="complaint_acknowledged")
+    to = _address(complaint, reason=f"complaint_{template}")
     if not to:
         return False
     language = _language(customer_id)
+    context = _context(complaint, language)
+    context["link"] = _link(complaint)
+    context.update(extra)
     enqueue(
         to=to,
-        template=f"{TEMPLATES}/acknowledged",
+        template=f"{TEMPLATES}/{template}",
         language=language,
-        context=_context(complaint, language),
-        idempotency_key=f"complaints:{complaint.id}:acknowledged",
+        context=context,
+        idempotency_key=f"complaints:{complaint.id}:{key}",
         customer_id=customer_id,
     )
     return True
+
+
+def acknowledged(complaint: Complaint) -> bool:
+    """Receipt confirmed with the answer time (P22; Consumer Protection Law Art 31, 57). False
+    when the customer has no email on file (staff acknowledge by the channel it came from)."""
+    return _send(complaint, "acknowledged", "acknowledged", {})
+
+
+def staff_message(complaint: Complaint, message: ComplaintMessage, text: str) -> bool:
+    """A message from staff, by email too (issue 7 item 4). It carries the shop's words, which
+    the customer needs in writing; never the customer's own complaint text."""
+    return _send(complaint, "message", f"message:{message.id}", {"text": text})
+
+
+def answered(complaint: Complaint, message: ComplaintMessage, text: str, reason: str) -> bool:
+    """The written answer with its reason (P22; Consumer Protection Law Art 57)."""
+    return _send(
+        complaint,
+        "answered",
+        f"answer:{message.id}",
+        {
+            "text": text,
+            "reason": reason,
+            "outcome": str(ComplaintOutcome(complaint.outcome).label) if complaint.outcome else "",
+        },
+    )
+
+
+def reopened(complaint: Complaint) -> bool:
+    """The reopened complaint's new answer time."""
+    return _send(complaint, "reopened", f"reopened:{complaint.reopen_count}", {})
 
 
 def owners() -> list[User]:

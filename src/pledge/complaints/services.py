@@ -90,7 +90,7 @@ def _received(value: object) -> dt.datetime:
     return value
 
 
-def _text(text: object) -> str:
+def clean_complaint_text(text: object) -> str:
     """NFC, trimmed, not empty, within the field's length, no control characters."""
     try:
         return clean_text(FIELD, text)
@@ -116,7 +116,6 @@ def _check_actor(actor: Actor, channel: ComplaintChannel, customer_id: uuid.UUID
 # -- filing ----------------------------------------------------------------------------------
 
 
-@transaction.atomic
 def file_complaint(
     *,
     actor: Actor,
@@ -124,12 +123,17 @@ def file_complaint(
     channel: str,
     text: str,
     received_at: dt.datetime | None = None,
+    sender_verified: bool = False,
 ) -> Complaint:
-    """Record a complaint, its encrypted text and its SLA times; acknowledge it at once (P22)."""
+    """Record a complaint, its encrypted text and its SLA times; acknowledge it at once (P22).
+
+    `sender_verified` is for the system channels: mail whose sender passed the shop's mail
+    server checks. A signed-in customer and staff on a call are verified by who they are; the
+    public form never is (anyone can type an address)."""
     complaint_channel = _channel(channel)
     customer = _customer_id(customer_id)
     received = _received(received_at)
-    cleaned = _text(text)
+    cleaned = clean_complaint_text(text)
     _check_actor(actor, complaint_channel, customer)
     enforced = policy()
     # P06/P09: the purpose and the actor's role come from the policy (audited refusal).
@@ -148,52 +152,61 @@ def file_complaint(
         purpose=PURPOSE,
         customer_id=customer,
     )
-    if not Customer.objects.filter(pk=customer).exists():
-        raise NotFound(f"no customer {customer}")
-    try:
-        clocks = clocks_for(enforced.policy, received)
-    except ClockError as exc:
-        raise ComplaintInvalid(str(exc)) from None
-    complaint = Complaint.objects.create(
-        customer_id=customer,
-        channel=complaint_channel,
-        status=ComplaintStatus.RECEIVED,
-        received_at=received,
-        acknowledge_due_at=clocks.acknowledge_due_at,
-        due_at=clocks.due_at,
-        sla_hours=clocks.sla_hours,
-        sla_clock=clocks.sla_clock,
-        escalate_50_at=clocks.escalate_at[50],
-        escalate_80_at=clocks.escalate_at[80],
-    )
-    EncryptedValue.objects.bulk_create(
-        encrypted_rows(customer_key(customer), RecordKind.COMPLAINT, complaint.id, {FIELD: cleaned})
-    )
-    record_event(
-        EventType.COMPLAINT_FILED,
-        actor=actor.label,
-        actor_role=actor.role,
-        customer_id=customer,
-        record=f"complaint:{complaint.id}",
-        purpose=PURPOSE,
-        fields=[FIELD],
-        details={
-            "channel": complaint_channel.value,
-            "status": ComplaintStatus.ACKNOWLEDGED.value,
-            "due_at": clocks.due_at.isoformat(),
-            "acknowledge_due_at": clocks.acknowledge_due_at.isoformat(),
-            "sla_hours": clocks.sla_hours,
-            "sla_clock": clocks.sla_clock,
-        },
-    )
-    # P22: acknowledged at once. The email leaves when the transaction commits (outbox); a
-    # customer without an email on file is acknowledged by staff on the channel it came from,
-    # and the complaint is acknowledged all the same (the record says when).
-    notices.acknowledged(complaint)
-    complaint.status = ComplaintStatus.ACKNOWLEDGED
-    complaint.acknowledged_at = timezone.now()
-    complaint.save(update_fields=["status", "acknowledged_at", "updated_at"])
-    return complaint
+    # The checks above record their refusals in their own transaction (P06: "refused and
+    # recorded"); the complaint itself is one transaction.
+    with transaction.atomic():
+        if not Customer.objects.filter(pk=customer).exists():
+            raise NotFound(f"no customer {customer}")
+        try:
+            clocks = clocks_for(enforced.policy, received)
+        except ClockError as exc:
+            raise ComplaintInvalid(str(exc)) from None
+        complaint = Complaint.objects.create(
+            customer_id=customer,
+            channel=complaint_channel,
+            status=ComplaintStatus.RECEIVED,
+            received_at=received,
+            acknowledge_due_at=clocks.acknowledge_due_at,
+            due_at=clocks.due_at,
+            sla_hours=clocks.sla_hours,
+            sla_clock=clocks.sla_clock,
+            escalate_50_at=clocks.escalate_at[50],
+            escalate_80_at=clocks.escalate_at[80],
+            sender_verified=(
+                actor.kind in ("customer", "staff")
+                or (complaint_channel == ComplaintChannel.EMAIL and bool(sender_verified))
+            ),
+        )
+        EncryptedValue.objects.bulk_create(
+            encrypted_rows(
+                customer_key(customer), RecordKind.COMPLAINT, complaint.id, {FIELD: cleaned}
+            )
+        )
+        record_event(
+            EventType.COMPLAINT_FILED,
+            actor=actor.label,
+            actor_role=actor.role,
+            customer_id=customer,
+            record=f"complaint:{complaint.id}",
+            purpose=PURPOSE,
+            fields=[FIELD],
+            details={
+                "channel": complaint_channel.value,
+                "status": ComplaintStatus.ACKNOWLEDGED.value,
+                "due_at": clocks.due_at.isoformat(),
+                "acknowledge_due_at": clocks.acknowledge_due_at.isoformat(),
+                "sla_hours": clocks.sla_hours,
+                "sla_clock": clocks.sla_clock,
+            },
+        )
+        # P22: acknowledged at once. The email leaves when the transaction commits (outbox); a
+        # customer without an email on file is acknowledged by staff on the channel it came from,
+        # and the complaint is acknowledged all the same (the record says when).
+        notices.acknowledged(complaint)
+        complaint.status = ComplaintStatus.ACKNOWLEDGED
+        complaint.acknowledged_at = timezone.now()
+        complaint.save(update_fields=["status", "acknowledged_at", "updated_at"])
+        return complaint
 
 
 # -- the worker's job ------------------------------------------------------------------------
@@ -257,6 +270,8 @@ def _breach(now: dt.datetime) -> int:
     for complaint in _claim("breached_at", "due_at", now):
         # P21: a breach is recorded, not hidden; answering late does not erase it.
         if _mark(complaint, "breached_at", now):
+            # The first round's verdict (reports); a reopened round's breach is in the log.
+            Complaint.objects.filter(pk=complaint.pk, sla_met__isnull=True).update(sla_met=False)
             _record(EventType.COMPLAINT_SLA_BREACHED, complaint)
             done += 1
     return done

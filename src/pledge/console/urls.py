@@ -6,6 +6,8 @@ from django.urls import path
 from pledge.console import (
     views_audit,
     views_auth,
+    views_complaint_reports,
+    views_complaints,
     views_customers,
     views_dashboard,
     views_requests,
@@ -49,6 +51,20 @@ urlpatterns = [
     path("requests/", views_requests.queue, name="requests"),
     path("requests/new/", views_requests.record_request, name="request_new"),
     path("requests/<uuid:request_id>/", views_requests.request_detail, name="request"),
+    # complaints desk (views_complaints; the roles of the policy's `complaints` purpose)
+    path("complaints/", views_complaints.queue, name="complaints"),
+    path("complaints/new/", views_complaints.record_complaint, name="complaint_new"),
+    path("complaints/<uuid:complaint_id>/", views_complaints.complaint_detail, name="complaint"),
+    path(
+        "complaints/<uuid:complaint_id>/evidence/<uuid:evidence_id>/",
+        views_complaints.evidence,
+        name="complaint_evidence",
+    ),
+    # complaint reports (views_complaint_reports; P21 SLA attainment)
+    path("complaints/reports/", views_complaint_reports.reports, name="complaint_reports"),
+    path(
+        "complaints/reports.csv", views_complaint_reports.reports_csv, name="complaint_reports_csv"
+    ),
     # audit log (views_audit; capability view_audit)
     path("audit/", views_audit.audit_log, name="audit"),
     path("audit.csv", views_audit.audit_csv, name="audit_csv"),

@@ -3,7 +3,13 @@ password reset, sessions; views_center: everything behind the sign-in."""
 
 from django.urls import path
 
-from pledge.portal import views_auth, views_center, views_export, views_requests
+from pledge.portal import (
+    views_auth,
+    views_center,
+    views_complaints,
+    views_export,
+    views_requests,
+)
 
 app_name = "portal"
 
@@ -41,5 +47,16 @@ urlpatterns = [
         "requests/<uuid:request_id>/package.<str:fmt>",
         views_export.download,
         name="request_package",
+    ),
+    # complaints (views_complaints; P21, P22)
+    path("complaints/", views_complaints.complaints_list, name="complaints"),
+    path("complaints/new/", views_complaints.new_complaint, name="new_complaint"),
+    path(
+        "complaints/<uuid:complaint_id>/", views_complaints.complaint_detail, name="complaint"
+    ),
+    path(
+        "complaints/<uuid:complaint_id>/evidence/<uuid:evidence_id>/",
+        views_complaints.evidence,
+        name="complaint_evidence",
     ),
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,13 @@ from pledge.vault.store import KeyUnavailable, create_data_key, generation_key
 class RekeyReport:
     values: int
     files: int
+
+
+# Other apps' encrypted data under the customer's key (complaint evidence files): each hook
+# re-encrypts its own inside the re-key's transaction, under `new_key`; the old key is destroyed
+# after commit. A hook removes what it wrote if it fails itself; files it wrote before a later
+# failure are orphans its own sweeper removes.
+REKEY_HOOKS: list[Callable[[uuid.UUID, CustomerKey, CustomerKey], None]] = []
 
 
 def _rewrap_outbox(customer_id: uuid.UUID, old_key: CustomerKey, new_key: CustomerKey) -> None:
@@ -103,6 +111,8 @@ def rekey_customer(*, actor: Actor, customer_id: uuid.UUID) -> RekeyReport:
         raise
 
     _rewrap_outbox(customer_id, old_key, new_key)
+    for hook in REKEY_HOOKS:
+        hook(customer_id, old_key, new_key)
     Customer.objects.filter(pk=customer_id).update(key_generation=new_generation)
     shred_after_commit(
         customer_id, [g for g in keystore().generations(customer_id) if g != new_generation]

@@ -1,0 +1,19 @@
+"""Placeholder: the privacy center's complaints pages (being written)."""
+
+from django.http import Http404, HttpRequest, HttpResponse
+
+
+def complaints_list(request: HttpRequest) -> HttpResponse:
+    raise Http404
+
+
+def new_complaint(request: HttpRequest) -> HttpResponse:
+    raise Http404
+
+
+def complaint_detail(request: HttpRequest, complaint_id: object) -> HttpResponse:
+    raise Http404
+
+
+def evidence(request: HttpRequest, complaint_id: object, evidence_id: object) -> HttpResponse:
+    raise Http404
