@@ -17,6 +17,8 @@ JOBS: list[str] = [
     "pledge.vault.erasure.expire_holds_job",
     # encrypted files no row names any more: rolled-back uploads and re-keys (vault/)
     "pledge.vault.documents.remove_orphan_files_job",
+    # complaint evidence files no row names any more: rolled-back uploads and re-keys (complaints/)
+    "pledge.complaints.evidence.remove_orphan_files_job",
     # public-form requests whose one-time code died unverified are canceled (rights/)
     "pledge.rights.identity.cancel_abandoned",
     # complaints at 50 % / 80 % of their SLA escalate to the owner; breaches are recorded (P21)

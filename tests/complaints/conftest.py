@@ -51,3 +51,25 @@ def publish_response(hours: int, clock: str) -> None:
         effective_date=loaded.policy.effective_date,
     )
     clear_policy_cache()
+
+
+def publish_unmasked_complaints(unmasked: list[str]) -> None:
+    """Preset B with the `complaints` purpose showing only `unmasked` fields whole (P09)."""
+    loaded = load_policy("leman-jewelry")
+    data = loaded.policy.model_dump(mode="python", exclude_none=True)
+    for purpose in data["purposes"]:
+        if purpose["key"] == "complaints":
+            purpose["unmasked"] = unmasked
+    data["version"] = "test-masked-complaints"
+    clear_policy_cache()
+    publish_policy(
+        LoadedPolicy(
+            policy=Policy.model_validate(data),
+            source="test",
+            text=loaded.text,
+            document=loaded.document,
+        ),
+        actor="test",
+        effective_date=loaded.policy.effective_date,
+    )
+    clear_policy_cache()

@@ -179,7 +179,9 @@ def test_the_answer_with_its_reason_is_emailed_and_decides_the_promise(
     assert done.status == ComplaintStatus.ANSWERED
     assert done.first_answered_at == done.answered_at
     assert done.sla_met is True and done.outcome == "upheld"
-    assert events("complaints:answered") == [{"outcome": "upheld", "first": True, "sla_met": True}]
+    assert events("complaints:answered") == [
+        {"outcome": "upheld", "first": True, "sla_met": True, "in_time": True}
+    ]
     deliver_due()
     sent = mailbox.wait_for(3)
     assert all(m["To"] == EMAIL for m in sent)
@@ -207,6 +209,37 @@ def test_a_late_answer_keeps_the_breach(complaint: Complaint, handler: Actor) ->
     done = Complaint.objects.get(pk=complaint.id)
     assert done.breached_at is not None and done.sla_met is False
     assert AuditEvent.objects.filter(type="complaints:sla_breached").count() == 1
+
+
+def test_an_answer_after_the_due_time_records_the_breach_even_before_the_worker(
+    complaint: Complaint, customer: uuid.UUID, handler: Actor, settings: Any
+) -> None:
+    late = complaint.due_at + dt.timedelta(minutes=5)
+    with time_machine.travel(late, tick=False):
+        handling.answer(
+            actor=handler, complaint_id=complaint.id, text=ANSWER, reason=REASON, outcome="upheld"
+        )
+    done = Complaint.objects.get(pk=complaint.id)
+    assert done.sla_met is False and done.breached_at is not None
+    assert events("complaints:answered")[0]["in_time"] is False
+    services.escalate_due(late + dt.timedelta(hours=1))  # the worker finds nothing to add
+    assert AuditEvent.objects.filter(type="complaints:sla_breached").count() == 1
+    first_breach = done.breached_at
+    # reopened, and the new round answered late too: its own breach event; the first stays
+    with time_machine.travel(late + dt.timedelta(hours=2), tick=False):
+        handling.reopen(
+            actor=me(customer), complaint_id=complaint.id, text="Chưa ổn", channel="privacy_center"
+        )
+    again = Complaint.objects.get(pk=complaint.id)
+    assert again.breached_at == first_breach
+    with time_machine.travel(again.due_at + dt.timedelta(minutes=1), tick=False):
+        handling.answer(
+            actor=handler, complaint_id=complaint.id, text=ANSWER, reason=REASON, outcome="upheld"
+        )
+    breaches = events("complaints:sla_breached")
+    assert len(breaches) == 2 and breaches[1]["round"] == 1
+    final = Complaint.objects.get(pk=complaint.id)
+    assert final.breached_at == first_breach and final.sla_met is False
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,8 @@ from pledge.accounts.services import invite_staff
 from pledge.accounts.tokens import password_reset_tokens
 from pledge.audit.events import EventType
 from pledge.audit.models import AuditEvent
+from pledge.complaints.evidence import store_evidence
+from pledge.complaints.services import file_complaint
 from pledge.consent.services import give_consent
 from pledge.console import urls as console_urls
 from pledge.rights.services import file_request
@@ -67,6 +69,14 @@ MATRIX: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "request": ("GET", "", ("login", "200", "200", "403", "403", "403")),
     # re-secure a customer (P20): capability manage_staff, the owner only
     "resecure": ("GET", "", ("login", "200", "403", "403", "403", "403")),
+    # complaints desk: the roles of the policy's complaints purpose (and the owner, who holds it
+    # in preset B); reports hold no personal data but follow the same roles
+    "complaints": ("GET", "", ("login", "200", "200", "403", "403", "403")),
+    "complaint_new": ("GET", "", ("login", "200", "200", "403", "403", "403")),
+    "complaint": ("GET", "", ("login", "200", "200", "403", "403", "403")),
+    "complaint_evidence": ("GET", "", ("login", "200", "200", "403", "403", "403")),
+    "complaint_reports": ("GET", "", ("login", "200", "200", "403", "403", "403")),
+    "complaint_reports_csv": ("GET", "", ("login", "200", "200", "403", "403", "403")),
 }
 
 # State-changing requests and other methods on the same URLs, with bodies no view accepts (an
@@ -88,6 +98,9 @@ EXTRA: list[tuple[str, str, str, tuple[str, ...]]] = [
     # an access request not yet verified cannot be approved
     ("request", "POST", "action=approve", ("login", "409", "409", "403", "403", "403")),
     ("resecure", "POST", "explanation=", ("login", "400", "403", "403", "403", "403")),
+    # closing an unanswered complaint is a conflict, for the roles that may act at all
+    ("complaint", "POST", "action=close", ("login", "409", "409", "403", "403", "403")),
+    ("complaint_reports", "GET", "months=0", ("login", "400", "400", "403", "403", "403")),
 ]
 
 # Customer views through each purpose of the policy: only the roles the policy gives the purpose
@@ -143,6 +156,19 @@ def world(leman: Any, shop_api: Actor, settings: Any) -> dict[str, Any]:
         kind="access",
         channel="staff",
     )
+    complaint = file_complaint(
+        actor=Actor(kind="staff", id=str(owner.pk), role="owner"),
+        customer_id=customer_id,
+        channel="staff_phone",
+        text="Khách phàn nàn qua điện thoại",
+    )
+    evidence = store_evidence(
+        actor=Actor(kind="staff", id=str(owner.pk), role="owner"),
+        complaint_id=complaint.id,
+        filename=None,
+        content=b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n",
+        content_type="application/pdf",
+    )
     return {
         "staff": staff,
         "customer_id": customer_id,
@@ -151,6 +177,9 @@ def world(leman: Any, shop_api: Actor, settings: Any) -> dict[str, Any]:
             ("break_glass", "customer_id"): customer_id,
             ("request", "request_id"): request.id,
             ("resecure", "customer_id"): customer_id,
+            ("complaint", "complaint_id"): complaint.id,
+            ("complaint_evidence", "complaint_id"): complaint.id,
+            ("complaint_evidence", "evidence_id"): evidence.id,
             ("setup", "token"): tokens[0],
             ("password_reset_confirm", "uidb64"): urlsafe_base64_encode(force_bytes(forgetful.pk)),
             ("password_reset_confirm", "token"): password_reset_tokens.make_token(forgetful),

@@ -501,7 +501,7 @@ def test_the_dashboard_counts_open_at_risk_and_overdue_requests(customer_id: uui
     for role in ("sales", "accounting", "auditor"):
         html = client_as(role).get("/console/").content.decode()
         assert 'data-pending="requests"' not in html, role
-        assert 'data-pending="complaints"' in html
+        assert 'data-pending="incidents"' in html
 
 
 # -- re-secure (P20) --------------------------------------------------------------------------

@@ -305,13 +305,36 @@ def test_requests_complaints_and_disclosures_have_their_sections(nhung: Person) 
     assert document["requests"][0]["status"] == "identity_unverified"
     assert "identity not verified" in package.html
     assert csv_rows(files["requests.csv"])[0]["id"] == str(request.id)
-    # The registers of issues 7 and 8 do not exist yet: empty, and the page says why.
-    assert document["complaints"] == [] and document["disclosures"] == []
-    assert "complaints.csv" not in files and "disclosures.csv" not in files
-    assert 'data-section="complaints"' in package.html
-    assert "does not keep a complaints register yet" in package.html
+    # The disclosures register (issue 8) does not exist yet: empty, and the page says why.
+    assert document["disclosures"] == []
+    assert "disclosures.csv" not in files
     assert "does not keep a register of disclosures yet" in package.html
-    assert "complaints register" in files["README.txt"].decode()
+    # No complaint yet: an empty section that says so.
+    assert document["complaints"] == [] and "complaints.csv" not in files
+    assert 'data-section="complaints"' in package.html
+    assert "Pledge has recorded no complaint from you." in package.html
+
+
+def test_complaints_their_times_and_texts_are_in_the_package(nhung: Person) -> None:
+    from pledge.complaints.services import file_complaint
+
+    text = "Tôi nhận được email quảng cáo dù đã từ chối."
+    complaint = file_complaint(
+        actor=Actor(kind="customer", id=str(nhung.id)),
+        customer_id=nhung.id,
+        channel="privacy_center",
+        text=text,
+    )
+    files = unzip(package_of(nhung))
+    document = json.loads(files["data.json"])
+    [row] = document["complaints"]
+    assert row["id"] == str(complaint.id) and row["channel"] == "privacy_center"
+    assert row["status"] == "acknowledged" and row["due_at"]
+    assert csv_rows(files["complaints.csv"])[0]["id"] == str(complaint.id)
+    # the text is one of the customer's vault values, under its complaint's id
+    assert {(v["record_kind"], v["record_id"], v["value"]) for v in document["other_values"]} >= {
+        ("complaint", str(complaint.id), text)
+    }
 
 
 def test_who_accessed_my_data_names_roles_and_purposes_never_staff(

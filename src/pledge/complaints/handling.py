@@ -471,6 +471,23 @@ def answer(
             complaint, MessageKind.ANSWER, cleaned, author_id=_staff_id(actor), reason=why
         )
         first = complaint.first_answered_at is None
+        # P21: a late answer is a breach even when the worker has not run since the due time
+        # (security review), and a reopened round answered late is its own breach; recorded
+        # once per round, never cleared (`breached_at` keeps the first).
+        in_time = now < complaint.due_at
+        round_start = complaint.reopened_at or complaint.received_at
+        round_breached = complaint.breached_at is not None and complaint.breached_at >= round_start
+        if not in_time and not round_breached:
+            if complaint.breached_at is None:
+                complaint.breached_at = now
+            record_event(
+                EventType.COMPLAINT_SLA_BREACHED,
+                actor=actor.label,
+                actor_role=actor.role,
+                customer_id=complaint.customer_id,
+                record=f"complaint:{complaint.id}",
+                details={"due_at": complaint.due_at.isoformat(), "round": complaint.reopen_count},
+            )
         complaint.status = ComplaintStatus.ANSWERED
         complaint.answered_at = now
         complaint.outcome = verdict
@@ -478,7 +495,7 @@ def answer(
             complaint.first_answered_at = now
         if complaint.sla_met is None:
             # `due_at` is the first late instant; a breach already recorded set sla_met = False.
-            complaint.sla_met = now < complaint.due_at
+            complaint.sla_met = in_time
         complaint.save(
             update_fields=[
                 "status",
@@ -486,6 +503,7 @@ def answer(
                 "first_answered_at",
                 "outcome",
                 "sla_met",
+                "breached_at",
                 "updated_at",
             ]
         )
@@ -496,6 +514,7 @@ def answer(
             outcome=verdict.value,
             first=first,
             sla_met=complaint.sla_met,
+            in_time=in_time,
         )
         notices.answered(complaint, message, cleaned, why)
         return message
@@ -667,7 +686,8 @@ def reopen(*, actor: Actor, complaint_id: uuid.UUID, text: str, channel: str) ->
         complaint.escalate_80_at = clocks.escalate_at[80]
         complaint.escalated_50_at = None
         complaint.escalated_80_at = None
-        complaint.breached_at = None
+        # `breached_at` keeps the first breach (never hidden); this round's breach, if any, is
+        # recorded when it is answered late (`answer`).
         complaint.save()
         _record(
             EventType.COMPLAINT_REOPENED,

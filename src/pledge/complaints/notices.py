@@ -4,9 +4,11 @@ escalation to the shop's owner(s) at 50 % and 80 % of the SLA.
 Each is queued in the outbox inside the transaction of the change that causes it
 (`pledge.notify.services.enqueue`), so it exists if and only if that change commits, rendered in
 the recipient's language from one template under `complaints/email/`. The customer's address is
-the one on file (`pledge.vault.contact.contact_email`, audited); the owners' are their staff
-account addresses. Messages carry no personal value: a reference, dates, the channel; never the
-complaint's text (it stays encrypted in the vault).
+the one the complaint came from, else the one on file (`complaints/intake.py`, audited); the
+owners' are their staff account addresses. The owners' escalations carry a reference, dates
+and the channel only. The customer's emails carry the shop's own words (a message, the answer and
+its reason: P22 promises them in writing), never the customer's complaint text, which stays
+encrypted in the vault.
 """
 
 from __future__ import annotations
@@ -54,12 +56,8 @@ def _context(complaint: Complaint, language: str) -> dict[str, Any]:
 def _address(complaint: Complaint, reason: str) -> str | None:
     """Where the customer's emails about this complaint go (audited read): the address the
     complaint came from, else the customer's on file (complaints/intake.py)."""
-    try:
-        from pledge.complaints.intake import reply_address
-    except ImportError:  # TEMPORARY until intake.py lands
-        from pledge.vault.contact import contact_email
+    from pledge.complaints.intake import reply_address
 
-        return contact_email(customer_id=uuid.UUID(str(complaint.customer_id)), reason=reason)
     return reply_address(complaint, reason=reason)
 
 

@@ -12,10 +12,12 @@ def staff(request: HttpRequest) -> dict[str, Any]:
     ctx = getattr(request, "staff", None)
     if ctx is None:
         return {}
+    from pledge.console.views_complaints import sees_complaints
     from pledge.console.views_requests import handles_requests
 
     return {
         "staff": ctx,
         "staff_role_name": ctx.role.name.get(get_language() or "vi"),
         "staff_handles_requests": handles_requests(ctx),
+        "staff_sees_complaints": sees_complaints(ctx),
     }

@@ -18,8 +18,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from pledge.complaints.selectors import overseer_roles
 from pledge.console import charts, selectors
 from pledge.console.access import StaffContext, staff_view
+from pledge.console.views_complaints import complaint_counts
 from pledge.console.views_customers import field_name, purpose_name
 from pledge.vault import breakglass
 from pledge.vault.errors import NotFound
@@ -69,7 +71,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     ]
     context: dict[str, Any] = {
         "nav": "dashboard",
-        "pending": selectors.pending_work(),
+        "pending": _pending(staff),
         "reviews": reviews,
         "can_acknowledge": staff.can(breakglass.ACKNOWLEDGE_CAPABILITY),
         "accesses": [
@@ -93,6 +95,21 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "table": table,
     }
     return render(request, "console/dashboard.html", context)
+
+
+def _pending(staff: StaffContext) -> list[selectors.PendingWork]:
+    """The pending work, with the complaints desk's counts (issue 7): open complaints, those past
+    half of their answer time and those overdue, for the roles that see the complaints queue."""
+    counts = complaint_counts()
+    complaints = selectors.PendingWork(
+        "complaints",
+        counts["open"],
+        enabled=True,
+        at_risk=counts["at_risk"],
+        overdue=counts["overdue"],
+        roles=overseer_roles(staff.policy),
+    )
+    return [complaints if w.key == "complaints" else w for w in selectors.pending_work()]
 
 
 def _acknowledge(request: HttpRequest, staff: StaffContext) -> HttpResponse:

@@ -51,9 +51,7 @@ urlpatterns = [
     # complaints (views_complaints; P21, P22)
     path("complaints/", views_complaints.complaints_list, name="complaints"),
     path("complaints/new/", views_complaints.new_complaint, name="new_complaint"),
-    path(
-        "complaints/<uuid:complaint_id>/", views_complaints.complaint_detail, name="complaint"
-    ),
+    path("complaints/<uuid:complaint_id>/", views_complaints.complaint_detail, name="complaint"),
     path(
         "complaints/<uuid:complaint_id>/evidence/<uuid:evidence_id>/",
         views_complaints.evidence,

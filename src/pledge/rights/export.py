@@ -575,11 +575,7 @@ def _tables(g: _Gathered, policy: Policy, lang: str) -> tuple[Table, ...]:
             "complaints",
             _("Complaints"),
             g.complaints,
-            _(
-                "Pledge does not keep a complaints register yet, so no complaint is included. "
-                "If you complained to the shop by phone or email, ask the shop for that "
-                "correspondence."
-            ),
+            _("Pledge has recorded no complaint from you."),
         ),
         _register(
             "disclosures",
@@ -645,10 +641,38 @@ def _not_included() -> list[str]:
 
 
 def _complaints(customer_id: uuid.UUID) -> list[dict[str, Any]]:
-    """The customer's complaints and their answers (P21, P22). The complaints register is
-    issue 7: until it exists Pledge holds no complaint, so this returns none and the package
-    says why; issue 7 fills this in (one indexed query by customer id)."""
-    return []
+    """The customer's complaints (P21, P22): channel, status and every time, one indexed query
+    by customer id. Their texts (the complaint, messages, answers and reasons, notes) are
+    vault values of record kind "complaint", listed with the other values by record id."""
+    from pledge.complaints.models import Complaint
+
+    rows = (
+        Complaint.objects.filter(customer_id=customer_id)
+        .prefetch_related("compensations")
+        .order_by("received_at", "id")
+    )
+    return [
+        {
+            "id": str(c.id),
+            "channel": c.channel,
+            "status": c.status,
+            "received_at": c.received_at.isoformat(),
+            "acknowledged_at": c.acknowledged_at.isoformat() if c.acknowledged_at else None,
+            "due_at": c.due_at.isoformat(),
+            "first_answered_at": (c.first_answered_at.isoformat() if c.first_answered_at else None),
+            "answered_at": c.answered_at.isoformat() if c.answered_at else None,
+            "outcome": c.outcome or None,
+            "sla_breached_at": c.breached_at.isoformat() if c.breached_at else None,
+            "reopen_count": c.reopen_count,
+            "closed_at": c.closed_at.isoformat() if c.closed_at else None,
+            "compensations": "; ".join(
+                f"{m.amount} {m.currency}"
+                for m in sorted(c.compensations.all(), key=lambda m: m.recorded_at)
+            )
+            or None,
+        }
+        for c in rows
+    ]
 
 
 def _disclosures(customer_id: uuid.UUID) -> list[dict[str, Any]]:

@@ -36,6 +36,12 @@ class Command(BaseCommand):
         parser.add_argument("--addr", default="127.0.0.1", help="address to serve on")
         parser.add_argument("--port", default=8000, type=int, help="port to serve on")
         parser.add_argument(
+            "--mail-port",
+            default=2525,
+            type=int,
+            help="port of the complaints mail-in listener (pledge mail-in); 0 for none",
+        )
+        parser.add_argument(
             "--customers",
             default=300,
             type=int,
@@ -88,9 +94,25 @@ class Command(BaseCommand):
         settings.PLEDGE_SHOP = loaded.policy.shop
         settings.PLEDGE_PUBLIC_URL = settings.PLEDGE_PUBLIC_URL or base
         self._start_worker()
+        self._start_mail_in(options["addr"], options["mail_port"])
         call_command(
             "runserver", f"{options['addr']}:{options['port']}", use_reloader=False, verbosity=1
         )
+
+    def _start_mail_in(self, addr: str, port: int) -> None:
+        """Complaints by email (issue 7): the listener the shop's mail server forwards to, on
+        this machine (`swaks --server 127.0.0.1:2525 --to complaints@shop --from …`)."""
+        if not port:
+            return
+        from pledge.complaints.mailin import MailInController
+
+        controller = MailInController(host=addr, port=port, lmtp=False)
+        try:
+            controller.start()
+        except (OSError, RuntimeError) as exc:
+            self.stdout.write(f"  complaints by email: not started ({type(exc).__name__})")
+            return
+        self.stdout.write(f"  complaints by email: SMTP {addr}:{port} (pledge mail-in)")
 
     def _start_worker(self) -> None:
         """The demo's background jobs (the email outbox above all) in a thread of this process.
