@@ -121,3 +121,41 @@ def test_p01_no_email_is_kept_when_the_policy_keeps_none_on_complaints(leman: An
     assert not BlindIndex.objects.filter(customer_id=found).exists()
     event = AuditEvent.objects.get(type="vault:customer_created", customer_id=found)
     assert "email" not in str(event.fields)
+
+
+def test_one_address_one_complainant_and_its_rights_reach_the_complaints(
+    leman: Any, mailbox: Any
+) -> None:
+    """Security review: someone who only complained by the public form must find their data
+    with a request from the same address (access, erasure), not a "we hold nothing" answer."""
+    from pledge.notify.delivery import deliver_due
+    from pledge.rights.identity import file_public_request, on_file
+    from pledge.vault.contact import contact_email
+
+    first = complainant_for(email=STRANGER, language="vi", verified=False)
+    file_email(first, verified=False)
+    again = complainant_for(email=STRANGER.upper(), language="vi", verified=False)
+    assert again == first  # the same complainant, not one customer per complaint
+    assert on_file(STRANGER) == first
+    assert contact_email(customer_id=first, reason="test") == STRANGER
+    request = file_public_request(
+        email=STRANGER, kind="access", address="203.0.113.9", language="vi"
+    )
+    assert request is not None
+    challenge = request.challenges.get()  # type: ignore[attr-defined]
+    assert challenge.customer_id == first  # a code, not the "no data" note
+    deliver_due()
+    subjects = [m["Subject"] for m in mailbox.wait_for(2)]
+    assert len(subjects) == 2
+
+
+def test_a_complainant_who_became_a_customer_is_not_reused(customer: uuid.UUID) -> None:
+    # The profile customer's address typed on the form: a new complainant (unverified) …
+    found = complainant_for(email=EMAIL, language="vi", verified=False)
+    assert found != customer
+    # … reused for the next unverified complaint from that address, never the profile customer
+    assert complainant_for(email=EMAIL, language="vi", verified=False) == found
+    # and a request from that address goes to the customer on file, not the complainant
+    from pledge.rights.identity import on_file
+
+    assert on_file(EMAIL) == customer

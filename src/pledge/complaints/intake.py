@@ -35,8 +35,8 @@ from pledge.vault.access import policy
 from pledge.vault.accounts import clean_login_email
 from pledge.vault.contact import contact_email
 from pledge.vault.errors import NotFound, Problem
-from pledge.vault.models import Customer, RecordKind
-from pledge.vault.normalise import ValueInvalid
+from pledge.vault.models import Customer, EncryptedValue, RecordKind
+from pledge.vault.normalise import ValueInvalid, normalise_email
 from pledge.vault.services import check_collectable
 from pledge.vault.store import (
     KeyUnavailable,
@@ -44,6 +44,7 @@ from pledge.vault.store import (
     customer_key,
     encrypted_rows,
     fast_insert,
+    find_by_index,
     index_rows,
     read_values,
 )
@@ -86,6 +87,35 @@ def _known_customer(email: str) -> uuid.UUID | None:
     return None
 
 
+def _complainant(email: str) -> uuid.UUID | None:
+    """The one complainant customer (no profile, account or orders; not erased) who wrote from
+    this address before: one address, one complainant, so a request for access or erasure from
+    that address finds everything they sent (`rights.identity.on_file`). A stranger who types
+    the address adds a complaint there but reads nothing: each complaint has its own link."""
+    found = {
+        c
+        for c, record in find_by_index(EMAIL, normalise_email(email), COMPLAINANT_RECORD)
+        if c == record
+    }
+    if len(found) != 1:
+        return None
+    customer_id = found.pop()
+    from pledge.accounts.models import CustomerAccount
+    from pledge.vault.models import Order
+
+    only_complaints = not (
+        not Customer.objects.filter(
+            pk=customer_id, erased_at__isnull=True, external_ref__isnull=True
+        ).exists()
+        or CustomerAccount.objects.filter(customer_id=customer_id).exists()
+        or Order.objects.filter(customer_id=customer_id).exists()
+        or EncryptedValue.objects.filter(customer_id=customer_id)
+        .exclude(record_kind=COMPLAINANT_RECORD)
+        .exists()
+    )
+    return customer_id if only_complaints else None
+
+
 def _email_collectable() -> bool:
     """P01: the complainant's address is kept only if the policy keeps `email` on complaints."""
     return not check_collectable(policy(), PURPOSE, {EMAIL: None}, COMPLAINANT_RECORD)
@@ -102,6 +132,10 @@ def complainant_for(*, email: str | None, language: str, verified: bool) -> uuid
         if known is not None:
             return known
     keep_email = cleaned is not None and _email_collectable()
+    if keep_email and cleaned is not None:
+        earlier = _complainant(cleaned)
+        if earlier is not None:
+            return earlier
     customer_id = uuid.uuid4()
     fast_insert([Customer(id=customer_id, language=_language(language))])
     key = create_data_key(customer_id)

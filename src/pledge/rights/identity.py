@@ -160,11 +160,19 @@ def _record_sent(actor: Actor, request: DataSubjectRequest, customer_id: uuid.UU
 
 
 def on_file(email: str) -> uuid.UUID | None:
-    """The one customer whose profile email or account login email this is, by blind index;
-    None when there is none or several (which one would be a guess)."""
+    """The one customer whose profile email or account login email this is, by blind index,
+    else the one complainant who wrote from it; None when there is none or several (which one
+    would be a guess)."""
     normalised = normalise_email(email)
     found = {c for c, _ in find_by_index(EMAIL, normalised, RecordKind.PROFILE)}
     found |= {c for c, _ in find_by_index(EMAIL, normalised, ACCOUNT_RECORD)}
+    if not found:
+        # Someone who only ever complained without an account (the public form, an unknown mail
+        # sender) is a complainant customer holding this address on its complaint record
+        # (complaints/intake.py); their rights reach that data too (security review).
+        found = {
+            c for c, record in find_by_index(EMAIL, normalised, RecordKind.COMPLAINT) if c == record
+        }
     return found.pop() if len(found) == 1 else None
 
 

@@ -46,10 +46,17 @@ def contact_email(*, customer_id: uuid.UUID, reason: str) -> str | None:
             _record(customer_id, f"account:{account.pk}", reason)
             return str(values[EMAIL])
     profile = read_values(key, RecordKind.PROFILE, [customer_id], [EMAIL])[customer_id]
-    if not profile.get(EMAIL):
+    if profile.get(EMAIL):
+        _record(customer_id, f"profile:{customer_id}", reason)
+        return str(profile[EMAIL])
+    # A complainant with no profile (the public form, an unknown mail sender): the address the
+    # complaint came from, on the complaint record named by the customer's own id
+    # (complaints/intake.py), so their requests and answers reach them too.
+    complainant = read_values(key, RecordKind.COMPLAINT, [customer_id], [EMAIL])[customer_id]
+    if not complainant.get(EMAIL):
         return None
-    _record(customer_id, f"profile:{customer_id}", reason)
-    return str(profile[EMAIL])
+    _record(customer_id, f"complaint:{customer_id}", reason)
+    return str(complainant[EMAIL])
 
 
 def _record(customer_id: uuid.UUID, record: str, reason: str) -> None:
