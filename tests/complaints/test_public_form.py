@@ -241,6 +241,22 @@ def test_a_form_sent_too_fast_or_too_late_is_refused(
     assert TEXT in response.content.decode()
 
 
+def test_a_form_files_once_and_a_replayed_post_files_nothing(policy: Any) -> None:
+    """Security review: a token fetched once must not file again and again for six hours."""
+    token = served()
+    assert send(started=token).status_code == 200
+    assert Complaint.objects.count() == 1
+    again = send(started=token, address="198.51.100.7", email="khac@example.vn")
+    assert again.status_code == 400
+    assert "already sent" in text_of(again)
+    assert Complaint.objects.count() == 1
+    # served again with a new token, not the spent one
+    assert token not in again.content.decode()
+    # a tampered token spends nothing and files nothing
+    assert send(started=token[:-2] + "xx").status_code == 400
+    assert Complaint.objects.count() == 1
+
+
 def test_the_form_is_throttled_per_address_and_per_email(policy: Any, settings: Any) -> None:
     settings.PLEDGE_LOGIN_MAX_FAILURES = 2
     assert send(email="a@example.vn").status_code == 200

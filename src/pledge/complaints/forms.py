@@ -8,11 +8,15 @@ visitor to anyone):
   `type=hidden`, which bots skip): a post that fills it is answered as if filed, and files nothing;
 - the time the form was served, signed (`TimestampSigner`, a salt of its own): a post sooner than
   `MIN_SECONDS` after it (no person reads and writes a complaint that fast) or later than
-  `MAX_AGE` (a replayed or forgotten form) is refused with a request to send it again.
+  `MAX_AGE` (a forgotten form) is refused with a request to send it again; each token files once
+  (`spend_token`), so a form fetched once cannot be posted again and again.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import secrets
 import time
 from typing import Any
 
@@ -20,9 +24,12 @@ from django import forms
 from django.conf import settings
 from django.core import signing
 from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from pledge.complaints.models import FormTokenUse
 from pledge.complaints.services import ComplaintInvalid, clean_complaint_text
 from pledge.vault.accounts import clean_login_email
 from pledge.vault.normalise import ValueInvalid
@@ -47,13 +54,16 @@ class _FormSigner(signing.TimestampSigner):
         return str(signing.b62_encode(int(time.time() if self.at is None else self.at)))
 
 
+_PREFIX = "complaint-form:"
+
+
 def form_token(now: float | None = None) -> str:
-    """The signed time the form was served (`now`: a form served at that time, for tests)."""
-    return str(_FormSigner(now).sign("complaint-form"))
+    """The signed time the form was served, with a random part that makes it single-use
+    (`spend_token`); `now`: a form served at that time, for tests."""
+    return str(_FormSigner(now).sign(_PREFIX + secrets.token_urlsafe(12)))
 
 
-def token_age(token: object) -> float | None:
-    """Seconds since the form was served, or None for a token that is not ours."""
+def _unsigned(token: object) -> tuple[str, int] | None:
     if not isinstance(token, str) or not token or len(token) > 200:
         return None
     signer = _FormSigner()
@@ -62,9 +72,32 @@ def token_age(token: object) -> float | None:
         served = int(signing.b62_decode(stamp))
     except (signing.BadSignature, ValueError):
         return None
-    if value != "complaint-form":
+    if not value.startswith(_PREFIX) or len(value) <= len(_PREFIX):
         return None
-    return time.time() - served
+    return value, served
+
+
+def token_age(token: object) -> float | None:
+    """Seconds since the form was served, or None for a token that is not ours."""
+    found = _unsigned(token)
+    return None if found is None else time.time() - found[1]
+
+
+def spend_token(token: object) -> bool:
+    """Mark a genuine token used; False when it was used before (a replayed form). Runs in the
+    caller's transaction, so a filing that fails leaves the token unspent."""
+    found = _unsigned(token)
+    if found is None:
+        return False
+    now = timezone.now()
+    FormTokenUse.objects.filter(used_at__lt=now - dt.timedelta(seconds=MAX_AGE)).delete()
+    digest = hashlib.sha256(found[0].encode()).hexdigest()
+    try:
+        with transaction.atomic():
+            FormTokenUse.objects.create(digest=digest, used_at=now)
+    except IntegrityError:
+        return False
+    return True
 
 
 def _clean_text(value: object) -> str:

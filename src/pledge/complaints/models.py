@@ -179,3 +179,15 @@ class ComplaintEvidence(models.Model):
 
     def __str__(self) -> str:
         return f"evidence {self.id}"
+
+
+class FormTokenUse(models.Model):
+    """A public-form token already used to file (security review: a token fetched once must not
+    file again and again within its six hours). Only a digest of the token's random part is
+    kept, and rows older than the token's life are deleted as new ones come in."""
+
+    digest = models.CharField(max_length=64, primary_key=True)
+    used_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"form token {self.digest[:8]}"

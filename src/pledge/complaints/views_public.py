@@ -47,6 +47,7 @@ from pledge.complaints.forms import (
     ReplyForm,
     evidence_message,
     form_token,
+    spend_token,
 )
 from pledge.complaints.models import (
     Complaint,
@@ -274,12 +275,19 @@ def _allowed(email: str | None, address: str) -> bool:
     return by_address and by_email
 
 
+class FormReplayed(Exception):
+    """The form's token filed a complaint already (a replayed post)."""
+
+
 @transaction.atomic
 def _file_public(
-    *, text: str, email: str | None, upload: UploadedFile | None, lang: str
+    *, text: str, email: str | None, upload: UploadedFile | None, lang: str, token: str
 ) -> Complaint:
     """The complainant, the complaint and its file: all or nothing (the acknowledgement is
-    queued in the same transaction, so it exists only if the complaint does)."""
+    queued in the same transaction, so it exists only if the complaint does). The form's token
+    is spent in the same transaction: it files once, and a failed filing leaves it unspent."""
+    if not spend_token(token):
+        raise FormReplayed
     customer_id = intake.complainant_for(email=email, language=lang, verified=False)
     complaint = services.file_complaint(
         actor=FORM_ACTOR,
@@ -324,6 +332,7 @@ def start(request: HttpRequest) -> HttpResponse:
             log.info("public complaint form: honeypot filled, nothing filed")
             return _received(request, _decoy_path(), emailed=False)
         status = 400
+        replayed = False
         if form.is_valid():
             data = form.cleaned_data
             email = data.get("email")
@@ -331,8 +340,18 @@ def start(request: HttpRequest) -> HttpResponse:
                 return _secret_page(request, "complaints/throttled.html", {}, 429)
             try:
                 complaint = _file_public(
-                    text=data["text"], email=email, upload=data.get("evidence"), lang=language()
+                    text=data["text"],
+                    email=email,
+                    upload=data.get("evidence"),
+                    lang=language(),
+                    token=str(request.POST.get("started", "")),
                 )
+            except FormReplayed:
+                log.info("public complaint form: a used form token was sent again, nothing filed")
+                form.add_error(
+                    None, _("This form was already sent. Please check it and send it again.")
+                )
+                replayed = True
             except evidence_store.EvidenceRefused as refused:
                 form.add_error(
                     "evidence" if "evidence" in form.fields else None,
@@ -357,7 +376,7 @@ def start(request: HttpRequest) -> HttpResponse:
                 return _received(request, links.status_path(complaint), emailed=bool(email))
         # Served again with its original time (or a fresh one if that was refused).
         served_again = request.POST.copy()
-        served_again["started"] = form.fresh_token()
+        served_again["started"] = form_token() if replayed else form.fresh_token()
         form.data = served_again
     else:
         form = PublicComplaintForm(initial={"started": form_token()}, **options)
