@@ -395,3 +395,16 @@ def test_an_erased_customers_complaint_keeps_its_history_but_no_text(
     seen = handling.thread(actor=handler, complaint_id=complaint.id)
     assert seen.unavailable and all(e.text == "" for e in seen.entries)
     assert not EncryptedValue.objects.filter(customer_id=customer).exists()
+
+
+def test_a_receipt_time_in_the_future_is_refused(customer: uuid.UUID) -> None:
+    with pytest.raises(services.ComplaintInvalid) as refused:
+        services.file_complaint(
+            actor=me(customer),
+            customer_id=customer,
+            channel="privacy_center",
+            text=TEXT,
+            received_at=timezone.now() + dt.timedelta(hours=1),
+        )
+    assert refused.value.problems[0].rule == "future"
+    assert not Complaint.objects.exists()

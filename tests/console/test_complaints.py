@@ -21,6 +21,7 @@ import pytest
 import time_machine
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.utils import timezone
 
 from pledge.complaints import evidence as complaint_evidence
 from pledge.complaints import handling, services
@@ -369,6 +370,38 @@ def test_staff_record_a_phone_complaint_with_evidence(
     assert f'href="/console/customers/{customer_id}/?purpose=complaints"' in detail
     deliver_outbox()
     assert [m["To"] for m in mailbox.wait_for(1)] == [EMAIL]
+
+
+def test_a_call_recorded_later_keeps_the_time_of_the_call(customer_id: uuid.UUID) -> None:
+    """The law counts from receipt: a call written up two hours later starts its clock at the
+    call, in the shop's time zone (Asia/Ho_Chi_Minh, UTC+7)."""
+    client = client_as("customer_service")
+    called = timezone.now().astimezone(dt.timezone(dt.timedelta(hours=7))) - dt.timedelta(hours=2)
+    response = client.post(
+        f"{NEW}?customer={customer_id}",
+        {
+            "customer": str(customer_id),
+            "text": TEXT,
+            "received_at": called.strftime("%Y-%m-%dT%H:%M"),
+        },
+    )
+    assert response.status_code == 302
+    complaint = Complaint.objects.get()
+    assert abs(complaint.received_at - called.replace(second=0, microsecond=0)) < dt.timedelta(
+        seconds=1
+    )
+    for when, says in (
+        (called + dt.timedelta(days=1), "cannot be in the future"),
+        (called - dt.timedelta(days=8), "more than 7 days ago"),
+        (None, "Enter a valid date/time"),
+    ):
+        value = when.strftime("%Y-%m-%dT%H:%M") if when else "yesterday at noon"
+        bad = client.post(
+            f"{NEW}?customer={customer_id}",
+            {"customer": str(customer_id), "text": TEXT, "received_at": value},
+        )
+        assert bad.status_code == 400 and says in page_text(bad)
+    assert Complaint.objects.count() == 1
 
 
 @pytest.mark.parametrize(

@@ -87,6 +87,12 @@ def _received(value: object) -> dt.datetime:
             "received_at must be a timezone-aware datetime",
             [Problem("received_at", "type", "not a timezone-aware datetime")],
         )
+    if value > timezone.now() + dt.timedelta(minutes=5):
+        # P21: a receipt time in the future would push the due time out and hide a late answer.
+        raise ComplaintInvalid(
+            "received_at cannot be in the future",
+            [Problem("received_at", "future", "a complaint cannot be received in the future")],
+        )
     return value
 
 

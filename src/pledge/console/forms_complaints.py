@@ -10,10 +10,12 @@ each form is its own `<form>` with a hidden `action`, and its own `auto_id` so i
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django import forms
 from django.contrib.auth.models import User
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from pledge.complaints.models import ComplaintChannel, ComplaintOutcome, ComplaintStatus
@@ -51,6 +53,11 @@ def _text_field(label: Any, *, required: bool = True, rows: int = 4) -> forms.Ch
     )
 
 
+# How far back staff may date a call they record, and the clock skew allowed ahead.
+MAX_BACKDATE = dt.timedelta(days=7)
+BACKDATE_SKEW = dt.timedelta(minutes=5)
+
+
 class RecordComplaintForm(forms.Form):
     customer = forms.UUIDField(
         label=_("Customer reference"),
@@ -66,6 +73,32 @@ class RecordComplaintForm(forms.Form):
         label=_("Evidence the customer sent (optional: JPEG, PNG, WebP, PDF or plain text)"),
         required=False,
     )
+    # The law counts from when the complaint was received (Consumer Protection Law Art 57): a
+    # call written up later keeps the time of the call, so its clock is not started late.
+    received_at = forms.DateTimeField(
+        label=_("When the customer called (leave empty for now)"),
+        help_text=_("In the shop's time zone; at most 7 days ago."),
+        required=False,
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+    def __init__(self, *args: Any, zone: dt.tzinfo | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.zone = zone
+
+    def clean_received_at(self) -> dt.datetime | None:
+        value: dt.datetime | None = self.cleaned_data.get("received_at")
+        if value is None:
+            return None
+        if self.zone is not None:
+            value = value.replace(tzinfo=None).replace(tzinfo=self.zone)
+        now = timezone.now()
+        if value > now + BACKDATE_SKEW:
+            raise forms.ValidationError(_("The time of the call cannot be in the future."))
+        if value < now - MAX_BACKDATE:
+            raise forms.ValidationError(_("The call was more than 7 days ago: record it as now."))
+        return value
 
 
 class AssignForm(forms.Form):

@@ -60,6 +60,7 @@ from pledge.console.forms_complaints import (
     QueueFilterForm,
     RecordComplaintForm,
 )
+from pledge.console.views_audit import shop_timezone
 from pledge.console.views_requests import in_shop_time, may_resecure
 from pledge.policy.clock import ClockError, WorkCalendar
 from pledge.rights.selectors import short_ref
@@ -253,6 +254,7 @@ def record_complaint(request: HttpRequest) -> HttpResponse:
         request.POST if posted else None,
         request.FILES if posted else None,
         initial={"customer": initial_customer} if initial_customer else {},
+        zone=shop_timezone(staff),
     )
     if initial_customer is not None:
         form.fields["customer"].widget = forms.HiddenInput()
@@ -276,6 +278,7 @@ def record_complaint(request: HttpRequest) -> HttpResponse:
                 customer_id=form.cleaned_data["customer"],
                 channel=ComplaintChannel.STAFF_PHONE,
                 text=form.cleaned_data["text"],
+                received_at=form.cleaned_data.get("received_at"),
             )
             if upload is not None:
                 complaint_evidence.store_evidence(
