@@ -77,6 +77,9 @@ INSTALLED_APPS = [
     "pledge.portal",
     "pledge.rights",
     "pledge.complaints",
+    "pledge.incidents",
+    "pledge.disclosures",
+    "pledge.retention",
     "pledge.demoshop",
 ]
 
@@ -263,6 +266,13 @@ PLEDGE_EVIDENCE_MAX_BYTES = envint("PLEDGE_EVIDENCE_MAX_BYTES", 5_242_880, minim
 PLEDGE_EVIDENCE_MAX_FILES = envint("PLEDGE_EVIDENCE_MAX_FILES", 5, minimum=1)
 PLEDGE_MAILIN_MAX_BYTES = envint("PLEDGE_MAILIN_MAX_BYTES", 26_214_400, minimum=65_536)
 PLEDGE_MAILIN_AUTHSERV_ID = env("PLEDGE_MAILIN_AUTHSERV_ID", "")
+
+# Aggregates shared outside the shop (P12): a group of fewer than K people is suppressed.
+PLEDGE_AGGREGATE_K = envint("PLEDGE_AGGREGATE_K", 10, minimum=2)
+# Retention sweeps (retention/): rows per batch (each batch one transaction, resumable).
+PLEDGE_RETENTION_BATCH = envint("PLEDGE_RETENTION_BATCH", 500, minimum=1)
+# Customer notices of an incident (incidents/): messages queued per batch.
+PLEDGE_INCIDENT_NOTICE_BATCH = envint("PLEDGE_INCIDENT_NOTICE_BATCH", 200, minimum=1)
 
 # The cookie banner (P07): origins of the shop's site allowed to post choices (the policy's
 # controller website is always allowed), and how long a choice lasts before the banner asks again.

@@ -4,13 +4,17 @@ customers, requests, audit); every view except the login flow is wrapped in `acc
 from django.urls import path
 
 from pledge.console import (
+    views_aggregates,
     views_audit,
     views_auth,
     views_complaint_reports,
     views_complaints,
     views_customers,
     views_dashboard,
+    views_disclosures,
+    views_incidents,
     views_requests,
+    views_retention,
     views_staff,
 )
 
@@ -65,6 +69,34 @@ urlpatterns = [
     path(
         "complaints/reports.csv", views_complaint_reports.reports_csv, name="complaint_reports_csv"
     ),
+    # incidents: the breach register (views_incidents; P23)
+    path("incidents/", views_incidents.incidents, name="incidents"),
+    path("incidents/new/", views_incidents.record_incident, name="incident_new"),
+    path("incidents/<uuid:incident_id>/", views_incidents.incident_detail, name="incident"),
+    path(
+        "incidents/<uuid:incident_id>/report/",
+        views_incidents.authority_report,
+        name="incident_report",
+    ),
+    path(
+        "incidents/<uuid:incident_id>/report.pdf",
+        views_incidents.authority_report_pdf,
+        name="incident_report_pdf",
+    ),
+    # disclosures: the register of data given to recipients (views_disclosures; P10, P11)
+    path("disclosures/", views_disclosures.register, name="disclosures"),
+    path("disclosures/new/", views_disclosures.new_disclosure, name="disclosure_new"),
+    path(
+        "disclosures/<uuid:disclosure_id>/export.<str:fmt>",
+        views_disclosures.export,
+        name="disclosure_export",
+    ),
+    # aggregate statistics safe to share (views_aggregates; P12)
+    path("aggregates/", views_aggregates.aggregates, name="aggregates"),
+    path("aggregates.csv", views_aggregates.aggregates_csv, name="aggregates_csv"),
+    # retention sweeps and their proof-of-deletion reports (views_retention; P17)
+    path("retention/", views_retention.runs, name="retention"),
+    path("retention/<uuid:run_id>/", views_retention.run_detail, name="retention_run"),
     # audit log (views_audit; capability view_audit)
     path("audit/", views_audit.audit_log, name="audit"),
     path("audit.csv", views_audit.audit_csv, name="audit_csv"),

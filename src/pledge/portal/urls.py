@@ -7,6 +7,7 @@ from pledge.portal import (
     views_auth,
     views_center,
     views_complaints,
+    views_disclosures,
     views_export,
     views_requests,
 )
@@ -48,6 +49,8 @@ urlpatterns = [
         views_export.download,
         name="request_package",
     ),
+    # who received my data (views_disclosures; P11)
+    path("disclosures/", views_disclosures.received, name="disclosures"),
     # complaints (views_complaints; P21, P22)
     path("complaints/", views_complaints.complaints_list, name="complaints"),
     path("complaints/new/", views_complaints.new_complaint, name="new_complaint"),
