@@ -23,4 +23,9 @@ JOBS: list[str] = [
     "pledge.rights.identity.cancel_abandoned",
     # complaints at 50 % / 80 % of their SLA escalate to the owner; breaches are recorded (P21)
     "pledge.complaints.services.escalate_due",
+    # incident clocks warn the owners at half time and 2 h before; notice batches go on (P23)
+    "pledge.incidents.services.due_work",
+    # once a day: what the policy's retention rules make due is deleted or crypto-shredded; an
+    # interrupted run is taken up where it stopped, a turn at a time (retention/; P17)
+    "pledge.retention.sweep.sweep_due",
 ]

@@ -77,19 +77,22 @@ MATRIX: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "complaint_evidence": ("GET", "", ("login", "200", "200", "403", "403", "403")),
     "complaint_reports": ("GET", "", ("login", "200", "200", "403", "403", "403")),
     "complaint_reports_csv": ("GET", "", ("login", "200", "200", "403", "403", "403")),
-    # issue 8, being built: the pages answer 404 until they exist
-    "incidents": ("GET", "", ("404",) * 6),
-    "incident_new": ("GET", "", ("404",) * 6),
-    "incident": ("GET", "", ("404",) * 6),
-    "incident_report": ("GET", "", ("404",) * 6),
-    "incident_report_pdf": ("GET", "", ("404",) * 6),
-    "disclosures": ("GET", "", ("404",) * 6),
-    "disclosure_new": ("GET", "", ("404",) * 6),
-    "disclosure_export": ("GET", "", ("404",) * 6),
-    "aggregates": ("GET", "", ("404",) * 6),
-    "aggregates_csv": ("GET", "", ("404",) * 6),
-    "retention": ("GET", "", ("404",) * 6),
-    "retention_run": ("GET", "", ("404",) * 6),
+    # incidents (P23): the owner only (capability manage_staff); an unknown incident is a 404
+    "incidents": ("GET", "", ("login", "200", "403", "403", "403", "403")),
+    "incident_new": ("GET", "", ("login", "200", "403", "403", "403", "403")),
+    "incident": ("GET", "", ("login", "404", "403", "403", "403", "403")),
+    "incident_report": ("GET", "", ("login", "404", "403", "403", "403", "403")),
+    "incident_report_pdf": ("GET", "", ("login", "404", "403", "403", "403", "403")),
+    # disclosures (P10, P11): the roles holding a purpose; the auditor holds none
+    "disclosures": ("GET", "", ("login", "200", "200", "200", "200", "403")),
+    "disclosure_new": ("GET", "", ("login", "200", "200", "200", "200", "403")),
+    "disclosure_export": ("GET", "", ("login", "404", "404", "404", "404", "403")),
+    # aggregates (P12): the owner, and roles holding a statistics purpose (none in preset B)
+    "aggregates": ("GET", "", ("login", "200", "403", "403", "403", "403")),
+    "aggregates_csv": ("GET", "", ("login", "200", "403", "403", "403", "403")),
+    # retention sweeps (P17): capability view_audit, the owner and the auditor; unknown run 404
+    "retention": ("GET", "", ("login", "200", "403", "403", "403", "200")),
+    "retention_run": ("GET", "", ("login", "404", "403", "403", "403", "404")),
 }
 
 # State-changing requests and other methods on the same URLs, with bodies no view accepts (an
@@ -114,6 +117,8 @@ EXTRA: list[tuple[str, str, str, tuple[str, ...]]] = [
     # closing an unanswered complaint is a conflict, for the roles that may act at all
     ("complaint", "POST", "action=close", ("login", "409", "409", "403", "403", "403")),
     ("complaint_reports", "GET", "months=0", ("login", "400", "400", "403", "403", "403")),
+    ("disclosures", "POST", "notice=", ("login", "400", "400", "400", "400", "403")),
+    ("disclosure_new", "POST", "recipient=", ("login", "400", "400", "400", "400", "403")),
 ]
 
 # Customer views through each purpose of the policy: only the roles the policy gives the purpose

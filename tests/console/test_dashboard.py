@@ -49,17 +49,38 @@ def test_every_role_has_a_dashboard(client: Client, leman: Any) -> None:
         assert "Dashboard" in html
 
 
-def test_features_not_enabled_yet_say_so(client: Client, leman: Any) -> None:
+def test_pending_work_counts_are_real(client: Client, leman: Any) -> None:
     html = dashboard(client)
-    stat = re.search(r'data-pending="incidents">\s*<strong>(.*?)</strong>', html, re.S)
-    assert stat is not None
-    assert re.sub(r"<[^>]+>", "", stat.group(1)).split() == ["0", "·", "none", "yet"]
-    assert "not enabled in this version of Pledge yet" in html
-    # Data-subject requests (issue 6) and complaints (issue 7) are enabled: real counts.
-    for key in ("requests", "complaints"):
+    # Data-subject requests (issue 6), complaints (issue 7) and incidents (issue 8) are enabled:
+    # real counts.
+    for key in ("requests", "complaints", "incidents"):
         stat = re.search(rf'data-pending="{key}">\s*<strong>(.*?)</strong>', html, re.S)
         assert stat is not None, key
         assert re.sub(r"<[^>]+>", "", stat.group(1)).split() == ["0"], key
+
+
+def test_incidents_count_for_the_owner_only(client: Client, leman: Any) -> None:
+    from pledge.incidents import services as incidents
+
+    owner = make_staff("owner")
+    now = timezone.now()
+    incidents.record_incident(
+        actor=Actor(kind="staff", id=str(owner.pk), role="owner"),
+        detected_at=now - dt.timedelta(hours=50),
+        occurred_from=now - dt.timedelta(hours=60),
+        occurred_to=now - dt.timedelta(hours=55),
+        nature="A staff session of the sales role was used from an unknown device.",
+        systems=["console"],
+    )
+    work = selectors.incident_work()
+    # 50 h after detection: the 24 h clock is overdue, the 72 h one past half time.
+    assert (work.count, work.at_risk, work.overdue) == (1, 1, 1)
+    assert work.roles == frozenset({"owner"})
+    html = dashboard(client)
+    stat = re.search(r'data-pending="incidents">\s*<strong>(.*?)</strong>', html, re.S)
+    assert stat is not None
+    assert re.sub(r"<[^>]+>", "", stat.group(1)).split() == ["1"]
+    assert 'data-pending="incidents"' not in dashboard(client, "sales")
 
 
 def test_the_page_is_translated(client: Client, leman: Any) -> None:
@@ -232,8 +253,8 @@ def test_the_dashboard_runs_a_fixed_number_of_queries(
     # key per customer among them (3; at most 10, the list's length); the audit head, the
     # remembered position, the events since (3); the chart: the last event before today, the
     # days before today unless cached, today (3); staff emails (1); consent rates (2); the
-    # complaints count (1).
-    assert queries(client, "/console/") - baseline <= 2 + 3 + 3 + 3 + 1 + 2 + 1
+    # complaints count (1); the incidents' count and their clocks' marks (2).
+    assert queries(client, "/console/") - baseline <= 2 + 3 + 3 + 3 + 1 + 2 + 1 + 2
 
 
 # -- the chart alone --------------------------------------------------------------------------

@@ -305,10 +305,10 @@ def test_requests_complaints_and_disclosures_have_their_sections(nhung: Person) 
     assert document["requests"][0]["status"] == "identity_unverified"
     assert "identity not verified" in package.html
     assert csv_rows(files["requests.csv"])[0]["id"] == str(request.id)
-    # The disclosures register (issue 8) does not exist yet: empty, and the page says why.
+    # No disclosure yet: an empty section that says so.
     assert document["disclosures"] == []
     assert "disclosures.csv" not in files
-    assert "does not keep a register of disclosures yet" in package.html
+    assert "Pledge has recorded no disclosure of your data." in package.html
     # No complaint yet: an empty section that says so.
     assert document["complaints"] == [] and "complaints.csv" not in files
     assert 'data-section="complaints"' in package.html

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +74,9 @@ MAX_METHOD_CHARS = 32
 MAX_ACTOR_CHARS = 120
 MAX_VISITOR_ID_CHARS = 100
 EXPIRY_BATCH = 500
+# Run inside each withdrawal's transaction with (customer_id, purpose, method): the disclosures
+# register tells the recipients that received the data (issue 8; recipients must stop too).
+WITHDRAWAL_HOOKS: list[Callable[[uuid.UUID, str, str], None]] = []
 
 
 # -- input checks -----------------------------------------------------------------------------
@@ -398,6 +401,8 @@ def withdraw_consent(
         purpose=purpose,
         details={"method": method, "channel": channel, "receipt": str(event.receipt_id)},
     )
+    for hook in WITHDRAWAL_HOOKS:
+        hook(customer_id, purpose, method)
     return event
 
 

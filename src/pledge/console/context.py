@@ -12,7 +12,9 @@ def staff(request: HttpRequest) -> dict[str, Any]:
     ctx = getattr(request, "staff", None)
     if ctx is None:
         return {}
+    from pledge.console.views_aggregates import sees_aggregates
     from pledge.console.views_complaints import sees_complaints
+    from pledge.console.views_disclosures import sees_disclosures
     from pledge.console.views_requests import handles_requests
 
     return {
@@ -20,4 +22,6 @@ def staff(request: HttpRequest) -> dict[str, Any]:
         "staff_role_name": ctx.role.name.get(get_language() or "vi"),
         "staff_handles_requests": handles_requests(ctx),
         "staff_sees_complaints": sees_complaints(ctx),
+        "staff_sees_disclosures": sees_disclosures(ctx),
+        "staff_sees_aggregates": sees_aggregates(ctx),
     }

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.db.models import Case, Count, IntegerField, Value, When
+from django.db.models import Case, Count, IntegerField, Q, Value, When
 from django.utils import timezone
 
 from pledge.audit.events import EventType, Outcome
@@ -230,9 +230,8 @@ def request_handler_roles(enforced: EnforcedPolicy) -> frozenset[str]:
 
 
 def pending_work() -> list[PendingWork]:
-    """Open requests (with how many are at risk or overdue: one aggregate query), complaints and
-    incidents. Complaints and incidents are not enabled yet: the apps of later issues fill them
-    in; until then the dashboard says so plainly."""
+    """Open requests (with how many are at risk or overdue: one aggregate query), complaints
+    (filled in by views_dashboard) and incidents (issue 8)."""
     try:
         handlers = request_handler_roles(enforced_policy())
     except NoPolicyInForce:
@@ -246,7 +245,38 @@ def pending_work() -> list[PendingWork]:
         overdue=counts.overdue,
         roles=handlers,
     )
-    return [requests, *(PendingWork(key, 0, enabled=False) for key in ("complaints", "incidents"))]
+    return [requests, PendingWork("complaints", 0, enabled=False), incident_work()]
+
+
+def incident_work(now: dt.datetime | None = None) -> PendingWork:
+    """Open incidents (not closed), with how many have a legal clock past half time and how
+    many one past its deadline without a report (P23): two aggregate queries. The owner's only
+    (console/views_incidents.py)."""
+    from pledge.incidents.models import Incident, IncidentClock, IncidentStatus
+
+    now = now or timezone.now()
+    try:
+        owners = frozenset(
+            r.key for r in enforced_policy().policy.roles if "manage_staff" in r.console
+        )
+    except NoPolicyInForce:
+        owners = frozenset()
+    open_count = Incident.objects.exclude(status=IncidentStatus.CLOSED).count()
+    running = IncidentClock.objects.filter(answered_at__isnull=True).exclude(
+        incident__status=IncidentStatus.CLOSED
+    )
+    marks = running.aggregate(
+        at_risk=Count("incident", distinct=True, filter=Q(warn_half_at__lte=now, due_at__gt=now)),
+        overdue=Count("incident", distinct=True, filter=Q(due_at__lte=now)),
+    )
+    return PendingWork(
+        "incidents",
+        open_count,
+        enabled=True,
+        at_risk=int(marks["at_risk"] or 0),
+        overdue=int(marks["overdue"] or 0),
+        roles=owners,
+    )
 
 
 def staff_emails(labels: Iterable[str]) -> dict[str, str]:

@@ -240,6 +240,9 @@ class Recipient(Strict_):
     # Processors act only on the shop's written instructions (seed C, 3.A).
     written_instructions: bool = False
     description: Text | None = None
+    # Where the recipient is told that a customer who received data erased it or withdrew consent
+    # (GDPR Art 19; PDPL: recipients must stop too). Without an email, staff are given the task.
+    contact: Contact | None = None
 
 
 class CookieService(Strict_):

@@ -582,9 +582,8 @@ def _tables(g: _Gathered, policy: Policy, lang: str) -> tuple[Table, ...]:
             _("Data given to other recipients"),
             g.disclosures,
             _(
-                "Pledge does not keep a register of disclosures yet, so this package cannot list "
-                "what was given to whom. The privacy policy lists the recipients the shop may "
-                "give data to, and for what."
+                "Pledge has recorded no disclosure of your data. The privacy policy lists the "
+                "recipients the shop may give data to, and for what."
             ),
         ),
         Table(
@@ -676,10 +675,31 @@ def _complaints(customer_id: uuid.UUID) -> list[dict[str, Any]]:
 
 
 def _disclosures(customer_id: uuid.UUID) -> list[dict[str, Any]]:
-    """What was given to which recipient, when and on what basis (P10, P11). The disclosures
-    register is issue 8: until it exists this returns none and the package says why; issue 8
-    fills this in (one indexed query by customer id)."""
-    return []
+    """What was given to which recipient, when, for what and on what basis (P10, P11): one
+    indexed query on (customer, disclosed_at). The recipient's name is the one it had when the
+    data was given, in the package's language; the values given are not repeated here (they are
+    the customer's own values, listed above)."""
+    from pledge.disclosures.models import DisclosedCustomer
+
+    lang = translation.get_language() or "vi"
+    rows = (
+        DisclosedCustomer.objects.filter(customer_id=customer_id)
+        .select_related("disclosure")
+        .order_by("disclosed_at", "id")
+    )
+    return [
+        {
+            "id": str(r.disclosure.id),
+            "disclosed_at": r.disclosed_at.isoformat(),
+            "recipient": r.disclosure.recipient,
+            "recipient_name": r.disclosure.recipient_name("en" if lang.startswith("en") else "vi"),
+            "purpose": r.disclosure.purpose,
+            "fields": ", ".join(r.disclosure.fields),
+            "basis": r.disclosure.basis,
+            "legal_reference": r.disclosure.legal_reference or None,
+        }
+        for r in rows
+    ]
 
 
 # -- gathering -------------------------------------------------------------------------------

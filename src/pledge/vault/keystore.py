@@ -250,6 +250,66 @@ class KeyStore:
         self.checkpoint()
         return deleted
 
+    # Batches of the two writes above, for the retention sweep (retention/shred.py): one
+    # transaction, so one fsync and one checkpoint for a batch of customers instead of one each.
+
+    def queue_shreds(self, pairs: Iterable[tuple[uuid.UUID, int]]) -> None:
+        rows = [(c.bytes, g, _now()) for c, g in pairs]
+        if not rows:
+            return
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(
+                "INSERT OR IGNORE INTO pending_shreds (customer_id, generation, queued_at) "
+                "VALUES (?, ?, ?)",
+                rows,
+            )
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            conn.execute("ROLLBACK")
+            raise
+
+    def destroy_many(self, pairs: Iterable[tuple[uuid.UUID, int]]) -> int:
+        """`destroy` for many (customer, generation) pairs in one transaction and one checkpoint."""
+        wanted = [(c.bytes, g) for c, g in pairs]
+        if not wanted:
+            return 0
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            before = conn.total_changes
+            conn.executemany(
+                "DELETE FROM data_keys WHERE customer_id = ? AND generation = ?", wanted
+            )
+            deleted = conn.total_changes - before
+            conn.executemany(
+                "DELETE FROM pending_shreds WHERE customer_id = ? AND generation = ?", wanted
+            )
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            conn.execute("ROLLBACK")
+            raise
+        self.checkpoint()
+        return deleted
+
+    def generations_of(self, customer_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[int]]:
+        """`generations` for many customers in one query."""
+        wanted = [c.bytes for c in customer_ids]
+        out: dict[uuid.UUID, list[int]] = {}
+        conn = self._connect()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = conn.execute(
+                "SELECT customer_id, generation FROM data_keys "  # noqa: S608
+                f"WHERE customer_id IN ({marks}) ORDER BY customer_id, generation",
+                chunk,
+            )
+            for c, g in rows:
+                out.setdefault(uuid.UUID(bytes=bytes(c)), []).append(int(g))
+        return out
+
     def checkpoint(self) -> bool:
         """Copy the WAL into the file and truncate it. False when a reader kept it from finishing
         (the next shred or `flush_shreds` run tries again)."""
