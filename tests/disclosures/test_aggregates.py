@@ -6,16 +6,21 @@ The clock is frozen on 20 March 2027, 10:00 in Hồ Chí Minh City. Each custome
 one product (quantity 1), so a group's customers = its orders = its units:
 
     month  category  customers  price        what the k=10 report does
-    Feb    RG        10         5,200,000    shown (exactly k)
+    Jan    RG        10         5,200,000    shown (exactly k)
+    Jan    BR        12         9,900,000    shown
+    Jan    WT        11         1,000,000    shown
     Feb    NK        9          1,450,000    suppressed: fewer than k (k - 1)
     Feb    ER        3          18,500,000   suppressed: fewer than k
+    Feb    RG        15         5,200,000    suppressed: complementary (smallest shown row)
+    Feb    BR        20         9,900,000    shown
     Mar    RG        15         5,200,000    shown
     Mar    NK        9          1,450,000    suppressed: fewer than k
     Mar    BR        12         9,900,000    suppressed: complementary (smallest shown row)
     Mar    ER        20         18,500,000   shown
 
-In February two rows are hidden, so the total reveals only their sum; in March NK alone would be
-total − shown rows, so BR is hidden with it.
+A hidden set must hold k customers (rule 2). In February NK (9) and ER (3) may be the same
+people (a customer can buy in two categories), so only 9 are sure: RG is hidden with them. In
+March NK alone would be total − shown rows, so BR (12) is hidden with it.
 """
 
 from __future__ import annotations
@@ -52,11 +57,19 @@ _numbers = itertools.count(1)
 
 
 def buy(
-    month: int, category: str, customers: int, *, language: str = "vi", status: str = "paid"
+    month: int,
+    category: str,
+    customers: int,
+    *,
+    language: str = "vi",
+    status: str = "paid",
+    sku: str | None = None,
+    price: int | None = None,
 ) -> list[uuid.UUID]:
-    """`customers` new customers, each placing one order of one product of `category`."""
+    """`customers` new customers, each placing one order of one product of `category` (of `sku`
+    when given: the whole SKU)."""
     people = Customer.objects.bulk_create([Customer(language=language) for _ in range(customers)])
-    price = PRICES.get(category, 1_000_000)
+    price = price or PRICES.get(category, 1_000_000)
     Order.objects.bulk_create(
         [
             Order(
@@ -68,7 +81,7 @@ def buy(
                 total=Decimal(price),
                 items=[
                     {
-                        "sku": f"{category}-X-{i % 2}",
+                        "sku": sku or f"{category}-X-{i % 2}",
                         "name": "item",
                         "quantity": 1,
                         "unit_price": f"{price}.00",
@@ -89,13 +102,22 @@ def frozen() -> Iterator[None]:
 
 @pytest.fixture
 def sales(leman: Any, frozen: None) -> None:
-    buy(2, "RG", 10)
-    buy(2, "NK", 9)
-    buy(2, "ER", 3)
-    buy(3, "RG", 15)
-    buy(3, "NK", 9)
-    buy(3, "BR", 12)
-    buy(3, "ER", 20)
+    # One product per category, so that the category rows are the product rows (rule 4 would
+    # otherwise hide a category of two small products).
+    for month, category, customers in [
+        (1, "RG", 10),
+        (1, "BR", 12),
+        (1, "WT", 11),
+        (2, "NK", 9),
+        (2, "ER", 3),
+        (2, "RG", 15),
+        (2, "BR", 20),
+        (3, "RG", 15),
+        (3, "NK", 9),
+        (3, "BR", 12),
+        (3, "ER", 20),
+    ]:
+        buy(month, category, customers, sku=f"{category}-1")
 
 
 def client_as(role: str, language: str = "en") -> Client:
@@ -138,7 +160,7 @@ def test_a_group_of_k_minus_one_is_suppressed_and_a_group_of_k_shown(owner: Clie
     assert cols(nk) == {"suppressed": ""}  # no customers, orders, units or revenue cell
     # NK's February revenue (9 × 1,450,000) is nowhere on the page.
     assert "13050000" not in html
-    rg = row_html(html, "2027-02", "RG")
+    rg = row_html(html, "2027-01", "RG")
     assert "data-suppressed" not in rg
     assert cols(rg) == {
         "customers": "10",
@@ -148,8 +170,8 @@ def test_a_group_of_k_minus_one_is_suppressed_and_a_group_of_k_shown(owner: Clie
     }
     # The page says how many groups were withheld and why.
     assert re.search(r'data-count="fewer_than_k"><strong>3<', html)
-    assert re.search(r'data-count="complementary"><strong>1<', html)
-    assert re.search(r'data-count="suppressed"><strong>4<', html)
+    assert re.search(r'data-count="complementary"><strong>2<', html)
+    assert re.search(r'data-count="suppressed"><strong>5<', html)
     assert "complementary suppression" in html
 
 
@@ -163,10 +185,12 @@ def test_the_csv_withholds_the_same_values(owner: Client) -> None:
     assert nk["suppressed"] == "fewer_than_k"
     assert [nk[c] for c in ("customers", "orders", "units", "revenue")] == ["", "", "", ""]
     assert "13050000" not in response.content.decode()
-    assert rows[("2027-02", "RG")]["customers"] == "10"
-    assert rows[("2027-02", "RG")]["revenue"] == "52000000.00"
-    assert rows[("2027-02", "all")]["customers"] == "22"
+    assert rows[("2027-01", "RG")]["customers"] == "10"
+    assert rows[("2027-01", "RG")]["revenue"] == "52000000.00"
+    assert rows[("2027-02", "RG")]["suppressed"] == "complementary"
+    assert rows[("2027-02", "all")]["customers"] == "47"
     assert rows[("2027-02", "all")]["suppressed"] == ""
+    assert rows[("2027-02", "all")]["in_total"] == "yes"
 
 
 def test_complementary_suppression_keeps_the_hidden_value_out_of_the_totals(
@@ -214,15 +238,16 @@ def test_a_quarter_hides_what_its_months_hide(owner: Client) -> None:
     assert q1["NK"]["suppressed"] == "complementary"
     assert q1["NK"]["customers"] == ""
     assert q1["ER"]["suppressed"] == "complementary"  # hidden in February
+    assert q1["RG"]["suppressed"] == "complementary"  # hidden in February
     assert q1["BR"]["suppressed"] == "complementary"  # hidden in March
-    assert q1["RG"]["suppressed"] == ""
-    assert q1["RG"]["customers"] == "25"
-    assert q1["all"]["customers"] == str(10 + 9 + 3 + 15 + 9 + 12 + 20)
+    assert q1["WT"]["suppressed"] == ""
+    assert q1["WT"]["customers"] == "11"
+    assert q1["all"]["customers"] == str(10 + 12 + 11 + 9 + 3 + 15 + 20 + 15 + 9 + 12 + 20)
 
 
 def test_a_larger_k_suppresses_more(owner: Client) -> None:
     rows = parsed_csv(owner.get(CSV_URL, {"report": "category", "k": "11"}))
-    assert rows[("2027-02", "RG")]["suppressed"] == "fewer_than_k"
+    assert rows[("2027-01", "RG")]["suppressed"] == "fewer_than_k"
     events = AuditEvent.objects.filter(type="disclosures:aggregate_exported")
     assert json.loads(events.get().details)["k"] == 11
 
@@ -242,7 +267,7 @@ def test_k_below_the_setting_is_refused(owner: Client, k: str) -> None:
 def test_the_setting_is_the_floor(owner: Client, settings: Any) -> None:
     settings.PLEDGE_AGGREGATE_K = 12
     rows = parsed_csv(owner.get(CSV_URL, {"report": "category"}))
-    assert rows[("2027-02", "RG")]["suppressed"] == "fewer_than_k"
+    assert rows[("2027-01", "RG")]["suppressed"] == "fewer_than_k"
     assert owner.get(CSV_URL, {"report": "category", "k": "11"}).status_code == 400
 
 
@@ -277,7 +302,7 @@ def test_the_export_is_audited_without_personal_data(owner: Client) -> None:
     event = AuditEvent.objects.get(type="disclosures:aggregate_exported")
     assert event.actor_role == "owner"
     assert event.customer_id is None
-    assert json.loads(event.details) == {"report": "category/month/3", "k": 10, "suppressed": 4}
+    assert json.loads(event.details) == {"report": "category/month/3", "k": 10, "suppressed": 5}
 
 
 def test_restricted_customers_are_left_out(leman: Any, frozen: None) -> None:
@@ -297,7 +322,8 @@ def test_cancelled_orders_are_no_sales(leman: Any, frozen: None) -> None:
     assert sales[("2027-01", "all")]["orders"] == "10"
     statuses = parsed_csv(client.get(CSV_URL, {"report": "status"}))
     assert statuses[("2027-01", "cancelled")]["orders"] == "10"
-    assert statuses[("2027-01", "all")]["orders"] == "20"
+    assert statuses[("2027-01", "cancelled")]["in_total"] == "no"
+    assert statuses[("2027-01", "all")]["orders"] == "10"
 
 
 def test_months_are_the_shops(leman: Any, frozen: None) -> None:
@@ -384,3 +410,133 @@ def test_a_role_holding_a_statistics_purpose_sees_them(firstwatch: Any, frozen: 
     assert officer.get(PAGE).status_code == 200
     assert officer.get(CSV_URL).status_code == 200
     assert client_as("auditor").get(PAGE).status_code == 403
+
+
+# --- differencing across rows and reports (issue-8 security review) ----------------------------
+
+
+def all_reports(client: Client, period: str = "month") -> dict[str, Any]:
+    return {
+        report: parsed_csv(client.get(CSV_URL, {"report": report, "period": period}))
+        for report in aggregates.REPORTS
+    }
+
+
+def test_cancelled_orders_stay_outside_every_total(leman: Any, frozen: None) -> None:
+    """One customer's 50,000,000 VND cancelled order was status total − language total: the
+    status total counted cancelled orders, the others did not."""
+    buy(1, "RG", 12)
+    buy(1, "RG", 1, status="cancelled", price=50_000_000)
+    client = client_as("owner")
+    reports = all_reports(client)
+    statuses, languages = reports["status"], reports["language"]
+    cancelled = statuses[("2027-01", "cancelled")]
+    assert cancelled["suppressed"] == "fewer_than_k"
+    assert cancelled["revenue"] == ""
+    assert cancelled["in_total"] == "no"
+    for column in ("customers", "orders", "revenue"):
+        assert statuses[("2027-01", "all")][column] == languages[("2027-01", "all")][column]
+    assert statuses[("2027-01", "all")]["revenue"] == "62400000.00"
+    html = client.get(PAGE, {"report": "status"}).content.decode()
+    assert "data-outside-total" in row_html(html, "2027-01", "cancelled")
+    assert "(not in the total)" in row_html(html, "2027-01", "cancelled")
+    for period in ("month", "quarter"):
+        for report in aggregates.REPORTS:
+            body = client.get(CSV_URL, {"report": report, "period": period}).content.decode()
+            assert "50000000" not in body
+            assert "112400000" not in body  # the total with the cancelled order
+
+
+def test_hidden_rows_together_hold_k_customers(leman: Any, frozen: None) -> None:
+    """a (1 customer) and b (1 customer) hidden next to c (30): total − c − d gave a + b, two
+    people's spending. The smallest shown row is hidden until the hidden rows hold k customers."""
+    buy(1, "AA", 1, sku="AA-1", price=70_000_000)
+    buy(1, "BB", 1, sku="BB-1", price=3_000_000)
+    buy(1, "CC", 30, sku="CC-1", price=1_000_000)
+    buy(1, "DD", 40, sku="DD-1", price=2_000_000)
+    rows = parsed_csv(client_as("owner").get(CSV_URL, {"report": "category"}))
+    jan = {g: r for (p, g), r in rows.items() if p == "2027-01"}
+    assert {g: r["suppressed"] for g, r in jan.items()} == {
+        "AA": "fewer_than_k",
+        "BB": "fewer_than_k",
+        "CC": "complementary",
+        "DD": "",
+        "all": "",
+    }
+    shown = sum(Decimal(r["revenue"]) for g, r in jan.items() if g != "all" and r["revenue"])
+    # total − shown rows = a + b + c: two people's spending hidden among 30 others'.
+    assert Decimal(jan["all"]["revenue"]) - shown == 70_000_000 + 3_000_000 + 30 * 1_000_000
+
+
+def test_a_language_partition_adds_up_the_hidden_customers(leman: Any, frozen: None) -> None:
+    """Languages split the customers, so 9 + 9 hidden hold 18 ≥ k and nothing more is hidden;
+    with 9 alone the other row is hidden (rule 2 with the customers summed)."""
+    buy(1, "RG", 9, language="vi")
+    buy(1, "RG", 30, language="en")
+    rows = parsed_csv(client_as("owner").get(CSV_URL, {"report": "language"}))
+    assert rows[("2027-01", "vi")]["suppressed"] == "fewer_than_k"
+    assert rows[("2027-01", "en")]["suppressed"] == "complementary"
+    assert rows[("2027-01", "all")]["customers"] == "39"
+
+
+def test_the_category_report_cannot_undo_the_product_report(leman: Any, frozen: None) -> None:
+    """RG-B (3 customers) is hidden in the product report; shown, the category RG would give it
+    as RG − RG-A − RG-C. A category with a hidden product is hidden, and so are all products of a
+    hidden category."""
+    buy(1, "RG", 12, sku="RG-A")
+    buy(1, "RG", 3, sku="RG-B", price=40_000_000)
+    buy(1, "RG", 30, sku="RG-C")
+    buy(1, "BR", 11, sku="BR-A")
+    buy(1, "BR", 25, sku="BR-B")
+    client = client_as("owner")
+    for period, label in (("month", "2027-01"), ("quarter", "2027-Q1")):
+        products = parsed_csv(client.get(CSV_URL, {"report": "product", "period": period}))
+        categories = parsed_csv(client.get(CSV_URL, {"report": "category", "period": period}))
+        assert products[(label, "RG-B")]["suppressed"] == "fewer_than_k"
+        assert categories[(label, "RG")]["suppressed"] == "complementary"
+        assert categories[(label, "RG")]["revenue"] == ""
+        assert products[(label, "RG-A")]["suppressed"] == "complementary"
+        assert products[(label, "RG-C")]["suppressed"] == "complementary"
+        assert categories[(label, "BR")]["suppressed"] == ""
+        assert products[(label, "BR-A")]["suppressed"] == ""
+        # The two reports agree: a category is shown exactly when all its products are.
+        for (p, sku), row in products.items():
+            if p == label and sku != "all":
+                category = categories[(label, aggregates.category_of(sku))]
+                assert bool(row["suppressed"]) == bool(category["suppressed"])
+        assert products[(label, "all")] == categories[(label, "all")]
+
+
+def test_every_report_shows_the_same_total(leman: Any, frozen: None) -> None:
+    """The status, language, category and product reports of a period show one total: with an
+    order without item lines and a cancelled one, no difference of two totals is one person."""
+    buy(1, "RG", 12)
+    buy(1, "BR", 11, sku="BR-1")
+    buy(1, "RG", 2, status="cancelled")
+    loner = Customer.objects.create(language="en")
+    Order.objects.create(
+        customer=loner,
+        number="AGG-EMPTY",
+        placed_at=dt.datetime(2027, 1, 5, 12, 0, tzinfo=HCM),
+        status="paid",
+        total=Decimal(7_000_000),
+        items=[],
+    )
+    client = client_as("owner")
+    for period, label in (("month", "2027-01"), ("quarter", "2027-Q1")):
+        reports = all_reports(client, period)
+        totals = {
+            report: {c: rows[(label, "all")][c] for c in ("customers", "orders", "revenue")}
+            | {"suppressed": rows[(label, "all")]["suppressed"]}
+            for report, rows in reports.items()
+        }
+        expected = {
+            "customers": "24",
+            "orders": "24",
+            "revenue": str(Decimal(12 * 5_200_000 + 11 * 9_900_000 + 7_000_000)) + ".00",
+            "suppressed": "",
+        }
+        assert totals == dict.fromkeys(aggregates.REPORTS, expected)
+        # The order without items is in the "" group of the item reports, hidden (1 customer).
+        assert reports["category"][(label, "")]["suppressed"] == "fewer_than_k"
+        assert reports["product"][(label, "")]["suppressed"] == "fewer_than_k"

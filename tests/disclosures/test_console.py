@@ -78,6 +78,34 @@ def test_a_state_agency_request_needs_its_reference_on_the_page(customer: uuid.U
     assert Disclosure.objects.get().legal_reference == DECISION
 
 
+def test_the_confirmation_counts_customers_in_the_staff_language(customer: uuid.UUID) -> None:
+    consent(customer)
+    client = staff_client("customer_service")
+    page = client.post(NEW, _form(customer), follow=True).content.decode()
+    assert "recorded for 1 customer. Download" in page
+    assert "customer(s)" not in page
+
+
+def test_a_legal_reference_that_looks_personal_is_a_422_and_not_repeated(
+    customer: uuid.UUID,
+) -> None:
+    client = staff_client("owner")
+    form = _form(
+        customer,
+        recipient=AGENCY,
+        purpose="state_requests",
+        given_fields=["full_name"],
+        legal_reference="Yêu cầu về số 0987654321",
+    )
+    response = client.post(NEW, form)
+    assert response.status_code == 422
+    page = response.content.decode()
+    assert 'data-refusal="personal_data"' in page and "phone" in page
+    assert "0987654321" not in page
+    assert not Disclosure.objects.exists()
+    assert events(EventType.DISCLOSURE_REFUSED)
+
+
 @pytest.mark.parametrize(
     "changes",
     [

@@ -273,10 +273,11 @@ def test_an_unknown_customer_is_refused_naming_it(customer: uuid.UUID) -> None:
         ({"legal_reference": 7}, "legal_reference", "type"),
     ],
 )
-def test_bad_input_is_a_422_naming_what_is_wrong(
+def test_bad_input_is_a_422_naming_what_is_wrong_and_audited(
     customer: uuid.UUID, changes: dict[str, Any], field: str, rule: str
 ) -> None:
     consent(customer)
+    before = len(audit_events(EventType.DISCLOSURE_REFUSED))
     arguments: dict[str, Any] = {
         "actor": OWNER,
         "recipient": MARKET,
@@ -291,3 +292,65 @@ def test_bad_input_is_a_422_naming_what_is_wrong(
     assert (caught.value.problems[0].field, caught.value.problems[0].rule) == (field, rule)
     assert not Disclosure.objects.exists()
     assert not audit_events(EventType.DISCLOSURE_MADE)
+    # the refusal is in the audit log (its own transaction), naming the rule, not the input
+    after = audit_events(EventType.DISCLOSURE_REFUSED)
+    assert len(after) == before + 1
+    assert after[-1].outcome == "refused"
+    assert details(after[-1]) == {"recipient": MARKET, "rule": rule}
+
+
+def test_p09_a_field_the_role_sees_masked_is_refused_and_audited(customer: uuid.UUID) -> None:
+    # customer_database shows the phone masked (preset B): the recipient is declared to receive
+    # it, but the file would hand it over whole, so it is refused.
+    consent(customer)
+    error = refused(
+        "masked_for_role",
+        lambda: disclose(
+            actor=SERVICE,
+            recipient=MARKET,
+            purpose="customer_database",
+            customer_ids=[customer],
+            fields=["email", "phone"],
+        ),
+    )
+    assert error.problems[0].field == "phone"
+    assert "phone" in error.message and "customer_service" in error.message
+    assert audit_events(EventType.DISCLOSURE_REFUSED)[-1].fields == "phone"
+
+
+@pytest.mark.parametrize(
+    ("match", "kinds"),
+    [("0987 654 321", "phone"), ("khoa.tran@example.vn", "email"), ("079203001234", "id_number")],
+)
+def test_a_legal_reference_that_looks_personal_is_refused_without_repeating_it(
+    customer: uuid.UUID, match: str, kinds: str
+) -> None:
+    """The reference is kept in the audit log, which is never erased: no personal data in it."""
+    error = refused(
+        "personal_data",
+        lambda: disclose(
+            actor=OWNER,
+            recipient=AGENCY,
+            purpose="state_requests",
+            customer_ids=[customer],
+            fields=["full_name"],
+            legal_reference=f"Công văn 12/CV-CA về {match}",
+        ),
+        status=422,
+    )
+    assert isinstance(error, DisclosureInvalid)
+    assert error.problems[0].field == "legal_reference"
+    assert kinds in error.message
+    assert match not in error.message and match not in str(error.problems[0].message)
+    event = audit_events(EventType.DISCLOSURE_REFUSED)[-1]
+    assert match not in event.details
+    # a decision number with its date is not personal data
+    made = disclose(
+        actor=OWNER,
+        recipient=AGENCY,
+        purpose="state_requests",
+        customer_ids=[customer],
+        fields=["full_name"],
+        legal_reference=DECISION,
+    )
+    assert made.legal_reference == DECISION

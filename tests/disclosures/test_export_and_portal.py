@@ -15,7 +15,7 @@ import pytest
 from pledge.audit.events import EventType
 from pledge.consent.services import withdraw_consent
 from pledge.disclosures.export import export_disclosure
-from pledge.disclosures.services import DisclosureInvalid, disclose
+from pledge.disclosures.services import DisclosureInvalid, DisclosureRefused, disclose
 from pledge.rights.export import build_package
 from pledge.vault.access import Actor
 from pledge.vault.errors import AccessRefused, NotFound
@@ -28,7 +28,9 @@ from tests.disclosures.conftest import (
     NAME,
     PHONE,
     consent,
+    details,
     events,
+    publish_variant,
 )
 from tests.portal.conftest import customer_client, make_account
 
@@ -80,6 +82,38 @@ def test_p11_the_json_holds_exactly_the_declared_fields(customer: uuid.UUID) -> 
     assert row["address"] == ADDRESS
     assert row["phone"].replace(" ", "").endswith(PHONE.replace(" ", "")[1:])
     assert NAME not in file.content.decode() and EMAIL not in file.content.decode()
+
+
+def test_p09_the_export_refuses_a_field_the_role_now_sees_masked(customer: uuid.UUID) -> None:
+    made = disclose(
+        actor=OWNER,
+        recipient=AGENCY,
+        purpose="state_requests",
+        customer_ids=[customer],
+        fields=["full_name", "phone"],
+        legal_reference=DECISION,
+    )
+
+    def phone_masked(data: dict[str, Any]) -> None:
+        for purpose in data["purposes"]:
+            if purpose["key"] == "state_requests":
+                purpose["unmasked"] = [f for f in purpose["unmasked"] if f != "phone"]
+
+    publish_variant(phone_masked)
+    with pytest.raises(DisclosureRefused) as caught:
+        export_disclosure(actor=OWNER, disclosure_id=made.id, fmt="csv")
+    assert caught.value.status == 403
+    assert (caught.value.problems[0].field, caught.value.problems[0].rule) == (
+        "phone",
+        "masked_for_role",
+    )
+    refusal = events(EventType.DISCLOSURE_REFUSED)[-1]
+    assert refusal.outcome == "refused" and refusal.fields == "phone"
+    assert details(refusal) == {"recipient": AGENCY, "rule": "masked_for_role"}
+    # nothing was read or handed over
+    assert not [e for e in events(EventType.CUSTOMER_READ) if e.record == f"disclosure:{made.id}"]
+    made.refresh_from_db()
+    assert made.exported_at is None
 
 
 def test_p04_a_customer_who_withdrew_is_left_out_of_a_later_export(

@@ -123,3 +123,65 @@ def test_withdrawal_tells_the_recipients_of_that_purpose_once(
     erase_customer(actor=OWNER, customer_id=customer)
     reasons = sorted(RecipientNotice.objects.values_list("recipient", "reason"))
     assert reasons == [(MARKET, "erasure"), (MARKET, "withdrawal"), (AGENCY, "erasure")]
+
+
+def test_gdpr19_a_second_withdrawal_after_new_consent_and_disclosure_is_passed_on(
+    customer: uuid.UUID,
+) -> None:
+    def give() -> Any:
+        return disclose(
+            actor=SERVICE,
+            recipient=MARKET,
+            purpose="customer_database",
+            customer_ids=[customer],
+            fields=["email"],
+        )
+
+    def withdraw() -> None:
+        withdraw_consent(
+            customer_id=customer, purpose="customer_database", method="checkbox", actor="test"
+        )
+
+    consent(customer)
+    first = give()
+    withdraw()
+    # the customer consents again and the recipient receives the data again
+    consent(customer)
+    second = give()
+    withdraw()
+    told = list(RecipientNotice.objects.order_by("created_at", "id"))
+    assert [n.last_disclosure_id for n in told] == [first.id, second.id]
+    assert {(n.recipient, n.reason, n.status) for n in told} == {
+        (MARKET, "withdrawal", NoticeStatus.PENDING)
+    }
+    # a retried hook still tells no one twice about the same data
+    notices.tell_recipients_of_withdrawal(customer, "customer_database", "checkbox")
+    assert RecipientNotice.objects.count() == 2
+
+
+def test_the_withdrawal_email_names_the_purpose_and_the_law(
+    customer: uuid.UUID, mailbox: Any
+) -> None:
+    def english_with_contact(data: dict[str, Any]) -> None:
+        with_contact(MARKET, "panel@research.example.vn")(data)
+        data["default_language"] = "en"
+
+    publish_variant(english_with_contact)
+    consent(customer)
+    disclose(
+        actor=SERVICE,
+        recipient=MARKET,
+        purpose="customer_database",
+        customer_ids=[customer],
+        fields=["email"],
+    )
+    withdraw_consent(
+        customer_id=customer, purpose="customer_database", method="checkbox", actor="test"
+    )
+    assert deliver_outbox() == 1
+    [message] = mailbox.wait_for(1)
+    body = " ".join(body_of(message).split())
+    assert "withdrew their consent to “" in body and '"' not in body
+    assert "please stop using that data for this purpose" in body
+    assert "Decree 356/2025/ND-CP Art 5" in body
+    assert str(customer) in body and EMAIL not in body and NAME not in body

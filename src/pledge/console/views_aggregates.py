@@ -70,7 +70,7 @@ def _table(report: agg.AggregateReport) -> list[dict[str, Any]]:
             if cell.is_total:
                 name = _("All")
             elif cell.group == "":
-                name = _("(no SKU)")
+                name = _("(no SKU or no items)")
             else:
                 name = names.get(cell.group, cell.group)
             rows.append(

@@ -23,9 +23,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.translation import get_language
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -250,6 +249,11 @@ def new_disclosure(request: HttpRequest) -> HttpResponse:
     except VaultError as exc:
         context["refusal"] = (_("The policy does not allow this disclosure."), exc.message)
         context["rule"] = exc.problems[0].rule if exc.problems else exc.code
+        if context["rule"] == "personal_data":
+            # The page must not repeat what looked like personal data: the field starts empty.
+            posted_again = request.POST.copy()
+            posted_again["legal_reference"] = ""
+            context["form"] = _form(staff, posted_again)
         return render(request, "console/disclosure_new.html", context, status=exc.status)
     messages.success(
         request,

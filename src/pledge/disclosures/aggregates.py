@@ -8,22 +8,23 @@ customer row, so nothing is decrypted and no purpose-checked vault read is neede
 row counts *distinct customers*; the k-anonymity rule is about people, not orders.
 
 Suppression (P12: "aggregated or anonymised information may be shared freely" only if no one can
-be singled out):
+be singled out); docs/aggregates.md says why each rule is needed:
 
 1. **Primary.** A row (or a period's total) with fewer than k distinct customers is suppressed:
    every number of it is withheld, its customer count included. k is
    `settings.PLEDGE_AGGREGATE_K` (10); a report may ask for a larger k, never a smaller one.
-2. **Complementary, inside a period.** The values (orders, units, revenue; customers when the
-   groups partition the customers) add up to the period's total. If exactly one row of a period
-   is suppressed and the total is shown, total − shown rows = the hidden row. So the smallest
-   shown row of that period (fewest customers, then smallest revenue) is suppressed too; two
-   hidden rows only give their sum. We keep the totals rather than dropping them: the shop's own
-   monthly revenue is the number the reports exist for, and it names no one once k is met.
-3. **Complementary, across granularities.** A quarter row is the sum of its three month rows, so
-   a quarter report could undo a month report's suppression. Quarters are therefore derived from
-   the months: a quarter row (or total) is suppressed when any of its month rows is. Each month
-   that hides one row hides a second one (rule 2), so a quarter hides either nothing of a group
-   or at least two groups, or its total.
+2. **Complementary, inside a period.** The rows add up to the period's total, so total − shown
+   rows = the hidden rows together. The smallest shown row is hidden too until the hidden rows
+   together hold at least k distinct customers (a lower bound: their sum where the groups split
+   the customers, as languages do; else the largest of them; all rows = the total's customers).
+   If even that cannot be reached, the total is hidden.
+3. **Across granularities.** A quarter row is the sum of its month rows: a quarter row (or
+   total) is suppressed when any of its month rows is.
+4. **Across reports.** Every report of a period shows the same total row (one shared query:
+   non-cancelled orders of unrestricted customers), hidden by rules 1 and 3 only, so no two
+   reports' totals differ; the status report's "cancelled" row stands outside the total.
+   Category and product are one hierarchy: a category is hidden when one of its products is, and
+   every product of a hidden category is hidden (`_contain`).
 
 Limits, said in docs/aggregates.md: k-anonymity does not protect against comparing the same
 report taken at two moments (one customer's late order, or a customer leaving the statistics when
@@ -32,8 +33,9 @@ processing of their data is restricted, changes the numbers by their own amounts
 Customers whose processing is restricted (GDPR Art 18; an erasure restricts what it keeps) are
 left out: statistics are processing, and a restricted customer's data may only be stored.
 
-Queries: two for a month report (rows, totals), four for a quarter report (the months' rows and
-totals, and the quarters' distinct customers), whatever the data: GROUP BY in the database.
+Queries: GROUP BY in the database, whatever the data: per granularity one per dimension (two for
+the item reports, category and product being suppressed together) and one for the totals; a
+quarter report runs the month queries too (rule 3).
 """
 
 from __future__ import annotations
@@ -586,6 +588,7 @@ CSV_HEADER = (
     "units",
     "revenue",
     "suppressed",
+    "in_total",
 )
 
 
@@ -615,12 +618,14 @@ def report_rows(report: AggregateReport) -> Iterable[list[str | int]]:
                 "" if n is None or n.units is None else n.units,
                 "" if n is None else str(n.revenue),
                 cell.suppressed or "",
+                "yes" if cell.in_total else "no",
             ]
 
 
 def report_csv(report: AggregateReport) -> str:
     """Machine-readable: English codes; a suppressed row keeps only its period, currency, group
-    and the reason (`fewer_than_k` or `complementary`)."""
+    and the reason (`fewer_than_k` or `complementary`); `in_total` is "no" for a row the total
+    does not count (the status report's cancelled orders)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)

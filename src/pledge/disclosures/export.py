@@ -3,9 +3,9 @@
 Built on each download, never written to disk. The values are decrypted through the vault's
 store for the disclosure's purpose, after the same checks as any read (the actor's role holds
 the purpose and sees the fields whole, P06, P09), and each customer's read is an audited
-`vault:read` event naming the purpose and the disclosure. Values are whole (the recipient was declared to
-receive them), except a payment card, which is never more than BIN and last four digits
-(PCI DSS 3.4.1).
+`vault:read` event naming the purpose and the disclosure. Values are whole (the recipient was
+declared to receive them), except a payment card, which is never more than BIN and last four
+digits (PCI DSS 3.4.1).
 
 A customer whose basis no longer holds (consent withdrawn, restricted, erased) since the
 disclosure was recorded is left out: a withdrawal is not retroactive, but nothing more goes out

@@ -12,8 +12,10 @@ to) and LAW.md "Consent" (withdrawal: processors and recipients must stop too). 
 Each recipient is told once per customer, reason, purpose and latest disclosure: a re-run hook
 tells no one twice, but after a new consent and a new disclosure a second withdrawal (or an
 erasure) is passed on again (`RecipientNotice` is unique on them, `last_disclosure` being the
-latest disclosure of that customer to that recipient, for the purpose on a withdrawal). When the policy gives the recipient a contact email, the notice goes through the outbox in
-the caller's transaction (`disclosures:recipient_notified`, via email); otherwise it waits in the
+latest disclosure of that customer to that recipient, for the purpose on a withdrawal).
+
+When the policy gives the recipient a contact email, the notice goes through the outbox in the
+caller's transaction (`disclosures:recipient_notified`, via email); otherwise it waits in the
 console register as a task staff carry out and mark done (audited then).
 
 A notice names the customer only by the reference the recipient already holds (the pseudonymous

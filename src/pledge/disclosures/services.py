@@ -18,11 +18,12 @@ of its own so the record survives the refusal) at the first rule that fails:
    the ledger where the recipient's basis or the purpose's is consent (P04, P10).
 
 Malformed input (wrong types, too long, unknown customers) is refused with status 422, audited
-the same way. Nothing is disclosed unless every check passes for every customer: one refusal refuses the
-whole request, so staff never half-hand a list over. Then, in one transaction, the `Disclosure`,
-one `DisclosedCustomer` per customer and one `disclosures:made` event per customer (recipient,
-purpose, fields, basis, legal reference; never a value). The values themselves are decrypted
-only when the file for the recipient is downloaded (`export.py`), through the vault, audited.
+the same way. Nothing is disclosed unless every check passes for every customer: one refusal
+refuses the whole request, so staff never half-hand a list over. Then, in one transaction, the
+`Disclosure`, one `DisclosedCustomer` per customer and one `disclosures:made` event per customer
+(recipient, purpose, fields, basis, legal reference; never a value). The values themselves are
+decrypted only when the file for the recipient is downloaded (`export.py`), through the vault,
+audited.
 """
 
 from __future__ import annotations
@@ -376,7 +377,11 @@ def disclose(
     keys = _cleaned(_clean_fields, fields, actor=actor, recipient=declared.key, purpose=purpose)
     _check_fields(enforced, declared, purpose, keys, actor)
     reference = _cleaned(
-        clean_reference, legal_reference, actor=actor, recipient=declared.key, purpose=purpose,
+        clean_reference,
+        legal_reference,
+        actor=actor,
+        recipient=declared.key,
+        purpose=purpose,
         fields=keys,
     )
     if needs_legal_reference(declared) and not reference:
@@ -391,7 +396,11 @@ def disclose(
             fields=keys,
         )
     customers = _cleaned(
-        clean_customer_ids, customer_ids, actor=actor, recipient=declared.key, purpose=purpose,
+        clean_customer_ids,
+        customer_ids,
+        actor=actor,
+        recipient=declared.key,
+        purpose=purpose,
         fields=keys,
     )
     known = set(
