@@ -18,7 +18,7 @@ import dataclasses
 import datetime as dt
 import random
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -111,6 +111,16 @@ def _at(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(12, 0), tzinfo=SHOP_TZ)
 
 
+_MOMENTS: dict[Any, Any] = {}
+
+
+def _moment(value: Any) -> Any:
+    """A date and time as the database takes it (cached: the shop's times are days at noon)."""
+    if value not in _MOMENTS:
+        _MOMENTS[value] = connection.ops.adapt_datetimefield_value(value)
+    return _MOMENTS[value]
+
+
 def _adapters(model: Any) -> tuple[list[Any], list[Any]]:
     """The model's columns and, for each, how a raw SQL parameter is made of a Python value:
     chosen once per model (the ORM's per-value `get_db_prep_save` was most of the generation)."""
@@ -125,7 +135,7 @@ def _adapters(model: Any) -> tuple[list[Any], list[Any]]:
         if isinstance(target, models.UUIDField):
             adapters.append(lambda v: None if v is None else uuid_param(v))
         elif isinstance(f, models.DateTimeField):
-            adapters.append(connection.ops.adapt_datetimefield_value)
+            adapters.append(_moment)
         elif isinstance(f, models.CharField | models.IntegerField | models.BooleanField):
             adapters.append(lambda v: v)
         else:
@@ -133,13 +143,27 @@ def _adapters(model: Any) -> tuple[list[Any], list[Any]]:
     return fields, adapters
 
 
-def _insert(model: Any, objs: Sequence[Any]) -> None:
-    """INSERT with the values as given (no auto_now), one executemany."""
-    if not objs:
-        return
-    fields, adapters = _adapters(model)
-    pairs = list(zip(adapters, [f.attname for f in fields], strict=True))
-    _insert_rows(model, fields, [[a(getattr(o, name)) for a, name in pairs] for o in objs])
+class _Table:
+    """Rows of one model as raw SQL parameters: the given values, the fields' defaults for the
+    rest (no model instances: building 100,000s of them was much of the generation's time)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.fields, adapters = _adapters(model)
+        self.columns = [
+            (a, f.attname, f.get_default()) for a, f in zip(adapters, self.fields, strict=True)
+        ]
+        self.rows: list[list[Any]] = []
+
+    def add(self, **values: Any) -> None:
+        self.rows.append(
+            [a(values[name]) if name in values else a(d) for a, name, d in self.columns]
+        )
+
+    def flush(self) -> None:
+        if self.rows:
+            _insert_rows(self.model, self.fields, self.rows)
+        self.rows = []
 
 
 def _insert_rows(model: Any, fields: list[Any], rows: list[Any]) -> None:
@@ -194,7 +218,10 @@ def generate(count: int, *, seed: int = 8, batch: int = 2000, today: dt.date = T
         BlindIndex._meta.get_field(n)
         for n in ("customer", "kind", "digest", "record_kind", "record_id")
     ]
-    moment = connection.ops.adapt_datetimefield_value
+    moment = _moment
+    native = connection.features.has_native_uuid_field
+    _MOMENTS.clear()  # PostgreSQL and SQLite adapt differently: never reuse another run's
+    customers, orders, invoices = _Table(Customer), _Table(Order), _Table(Invoice)
     # Blind indexes of the pool's phones, computed once (normalising a number is slow).
     phone_digest: dict[str, bytes] = {}
     people_source = SyntheticCustomers(seed, max_orders=0, now=NOW)
@@ -203,11 +230,8 @@ def generate(count: int, *, seed: int = 8, batch: int = 2000, today: dt.date = T
     for start in range(0, count, batch):
         chunk = facts[start : start + batch]
         keys: list[StoredKey] = []
-        customers: list[Any] = []
         values: list[Any] = []
         indexes: list[Any] = []
-        orders: list[Any] = []
-        invoices: list[Any] = []
         for n, c in enumerate(chunk, start=start):
             person = pool[n % len(pool)]
             raw = new_data_key()
@@ -215,15 +239,13 @@ def generate(count: int, *, seed: int = 8, batch: int = 2000, today: dt.date = T
             keys.append(StoredKey(c.id, 0, version, wrapped))
             key = CustomerKey.from_bytes(c.id, raw)
             created = _at(c.created)
-            customers.append(
-                Customer(
-                    id=c.id,
-                    created_at=created,
-                    updated_at=created,
-                    language=person.language,
-                    key_generation=0,
-                    restriction_reason="",
-                )
+            customers.add(
+                id=c.id,
+                created_at=created,
+                updated_at=created,
+                language=person.language,
+                key_generation=0,
+                restriction_reason="",
             )
             email = f"ret.{n}@example.com"
             profile = {
@@ -235,7 +257,7 @@ def generate(count: int, *, seed: int = 8, batch: int = 2000, today: dt.date = T
             raw_id = uuid_param(c.id)
             for name, value in profile.items():
                 written = _at(c.phone_written) if name == "phone" else created
-                values.append(_value(key, "profile", c.id, name, value, moment(written)))
+                values.append(_value(key, "profile", c.id, name, value, moment(written), native))
             phone = person.phone
             if phone not in phone_digest:
                 phone_digest[phone] = blind_index(
@@ -249,50 +271,47 @@ def generate(count: int, *, seed: int = 8, batch: int = 2000, today: dt.date = T
             for k, o in enumerate(c.orders):
                 placed = _at(o.placed)
                 when = moment(placed)
-                orders.append(
-                    Order(
-                        id=o.id,
-                        customer_id=c.id,
-                        number=f"R{n:07d}-{k}",
-                        placed_at=placed,
-                        status=o.status,
-                        currency="VND",
-                        total=Decimal(1_450_000),
-                        items=[{"sku": "NK-AG-03", "quantity": 1, "unit_price": "1450000"}],
-                    )
+                orders.add(
+                    id=o.id,
+                    customer_id=c.id,
+                    number=f"R{n:07d}-{k}",
+                    placed_at=placed,
+                    status=o.status,
+                    currency="VND",
+                    total=Decimal(1_450_000),
+                    items=[{"sku": "NK-AG-03", "quantity": 1, "unit_price": "1450000"}],
                 )
                 for name in ORDER_FIELDS:
-                    values.append(_value(key, "order", o.id, name, profile[name], when))
+                    values.append(_value(key, "order", o.id, name, profile[name], when, native))
                 if o.invoice is not None:
-                    invoices.append(
-                        Invoice(
-                            id=o.invoice,
-                            customer_id=c.id,
-                            order_id=o.id,
-                            number=f"INV{n:07d}-{k}",
-                            issued_at=placed,
-                            total=Decimal(1_450_000),
-                            tax=Decimal(0),
-                            currency="VND",
-                        )
+                    invoices.add(
+                        id=o.invoice,
+                        customer_id=c.id,
+                        order_id=o.id,
+                        number=f"INV{n:07d}-{k}",
+                        issued_at=placed,
+                        total=Decimal(1_450_000),
+                        tax=Decimal(0),
+                        currency="VND",
                     )
                     for name in INVOICE_FIELDS:
-                        values.append(_value(key, "invoice", o.invoice, name, "paid", when))
+                        values.append(_value(key, "invoice", o.invoice, name, "paid", when, native))
         keystore().put(keys)
         with transaction.atomic():
-            _insert(Customer, customers)
-            _insert(Order, orders)
-            _insert(Invoice, invoices)
+            customers.flush()
+            orders.flush()
+            invoices.flush()
             _insert_rows(EncryptedValue, value_fields, values)
             _insert_rows(BlindIndex, index_fields, indexes)
     return Manifest(facts)
 
 
 def _value(
-    key: Any, kind: str, record_id: uuid.UUID, name: str, value: str, written: Any
+    key: Any, kind: str, record_id: uuid.UUID, name: str, value: str, written: Any, native: bool
 ) -> tuple[Any, ...]:
-    """An encrypted value's row as raw SQL parameters (`written`: already adapted)."""
-    if connection.features.has_native_uuid_field:
+    """An encrypted value's row as raw SQL parameters (`written`: already adapted; `native`: the
+    database has a UUID type)."""
+    if native:
         return (
             key.customer_id,
             kind,

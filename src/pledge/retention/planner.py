@@ -19,7 +19,8 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
-from pledge.accounts.models import CustomerAccount
+from pledge.accounts.models import CustomerAccount, CustomerSession
+from pledge.consent.models import ConsentEvent
 from pledge.retention.rules import DATED_RECORDS, CompiledRule, RetentionRules, earliest
 from pledge.vault.erasure import Hold, hold_end
 from pledge.vault.models import (
@@ -81,6 +82,9 @@ class _Facts:
     last_activity: dict[RawId, dt.date]
     last_completed: dict[RawId, dt.date]
     closed: dict[RawId, dt.date]
+    # Customers whose processing is restricted at their request or by their objection (GDPR
+    # Art 18, 21): their data is kept, not swept, until the restriction is lifted.
+    restricted: set[RawId] = field(default_factory=set)
 
 
 class _Days:
@@ -166,7 +170,49 @@ def _facts(raw_ids: list[RawId], day: _Days) -> _Facts:
     )
     for customer_id, disabled_at in _rows(accounts, raw_ids):
         closed[customer_id] = day(disabled_at)
-    return _Facts(created, records, order_day, completed, last_activity, last_completed, closed)
+    # Activity is also the customer signing in to the privacy center and giving or withdrawing a
+    # consent, not only ordering (security review: a customer who signs in but never orders was
+    # swept on "N years from your last activity").
+    for customer_id, seen in _rows(_last_sessions_sql(), raw_ids):
+        _later(last_activity, customer_id, day(seen))
+    consent = _select(ConsentEvent, ("customer_id", "at"), "customer_id")
+    for customer_id, at in _rows(consent, raw_ids):
+        _later(last_activity, customer_id, day(at))
+    restricted_sql = _select(
+        Customer,
+        ("id",),
+        "id",
+        f" AND {_col(Customer, 'restricted_at')} IS NOT NULL"
+        f" AND {_col(Customer, 'restriction_reason')} IN ('request', 'objection')",
+    )
+    restricted = {row[0] for row in _rows(restricted_sql, raw_ids)}
+    return _Facts(
+        created,
+        records,
+        order_day,
+        completed,
+        last_activity,
+        last_completed,
+        closed,
+        restricted,
+    )
+
+
+def _later(days: dict[RawId, dt.date], key: RawId, day: dt.date) -> None:
+    if day > days.get(key, day):
+        days[key] = day
+
+
+def _last_sessions_sql() -> str:
+    sessions = connection.ops.quote_name(CustomerSession._meta.db_table)
+    accounts = connection.ops.quote_name(CustomerAccount._meta.db_table)
+    customer = f"a.{_col(CustomerAccount, 'customer')}"
+    seen = f"s.{_col(CustomerSession, 'last_seen_at')}"
+    joined = f"s.{_col(CustomerSession, 'account')} = a.{_col(CustomerAccount, 'id')}"
+    return (
+        f"SELECT {customer}, {seen} FROM {sessions} s JOIN {accounts} a ON {joined} "  # noqa: S608
+        f"WHERE {customer} IN ({{marks}})"
+    )
 
 
 def _customer_anchor(rule: CompiledRule, customer_id: RawId, facts: _Facts) -> dt.date | None:
@@ -226,6 +272,8 @@ def plan_batch(ids: list[uuid.UUID], rules: RetentionRules, today: dt.date) -> B
     facts = _facts(raw_ids, day)
     erasing: dict[RawId, str] = {}
     for raw in raw_ids:
+        if raw in facts.restricted:
+            continue
         ends = []
         for rule in rules.customer_rules:
             anchor = _customer_anchor(rule, raw, facts)
@@ -244,6 +292,8 @@ def plan_batch(ids: list[uuid.UUID], rules: RetentionRules, today: dt.date) -> B
         "customer",
     )
     for pk, raw_customer, record_kind, record_id, name, updated_at in _rows(values, raw_ids):
+        if raw_customer in facts.restricted:
+            continue
         if raw_customer in erasing:
             # What the erasure will do with it (counted for a dry run).
             customer_id = by_raw[raw_customer]

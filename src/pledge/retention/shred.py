@@ -88,14 +88,14 @@ def _record_dates(customers: dict[uuid.UUID, Customer], kind: str) -> dict[uuid.
     out: dict[uuid.UUID, dt.date] = {}
     for chunk in _chunks(ids):
         if kind == RecordKind.INVOICE:
-            rows = Invoice.objects.filter(customer_id__in=chunk).values_list("id", "issued_at")
-            out.update((rid, local(at)) for rid, at in rows)
+            invoices = Invoice.objects.filter(customer_id__in=chunk)
+            out.update((rid, local(at)) for rid, at in invoices.values_list("id", "issued_at"))
         elif kind == RecordKind.ORDER:
-            rows = Order.objects.filter(customer_id__in=chunk).values_list("id", "placed_at")
-            out.update((rid, local(at)) for rid, at in rows)
+            orders = Order.objects.filter(customer_id__in=chunk)
+            out.update((rid, local(at)) for rid, at in orders.values_list("id", "placed_at"))
         elif kind == RecordKind.PAYMENT:
-            rows = Payment.objects.filter(customer_id__in=chunk).values_list("id", "at")
-            out.update((rid, local(at)) for rid, at in rows)
+            payments = Payment.objects.filter(customer_id__in=chunk)
+            out.update((rid, local(at)) for rid, at in payments.values_list("id", "at"))
         elif kind == RecordKind.GUARANTEE:
             out.update(
                 GuaranteeCard.objects.filter(customer_id__in=chunk).values_list("id", "issued_on")
@@ -257,8 +257,8 @@ def erase_customers(
         live = ConsentState.objects.filter(customer_id__in=chunk, live=True).values_list(
             "customer_id", "purpose"
         )
-        for customer_id, purpose in list(live):
-            cid = uuid.UUID(str(customer_id))
+        for consenting, purpose in list(live):
+            cid = uuid.UUID(str(consenting))
             withdraw_consent(
                 customer_id=cid,
                 purpose=purpose,
@@ -271,13 +271,14 @@ def erase_customers(
     unsent: set[uuid.UUID] = set()
     for chunk in _chunks(ids):
         unsent.update(
-            OutboxMessage.objects.filter(
+            uuid.UUID(str(c))
+            for c in OutboxMessage.objects.filter(
                 customer_id__in=chunk,
                 status__in=[OutboxMessage.Status.QUEUED, OutboxMessage.Status.SENDING],
             ).values_list("customer_id", flat=True)
+            if c is not None
         )
-    for customer_id in sorted(unsent):
-        cid = uuid.UUID(str(customer_id))
+    for cid in sorted(unsent):
         deleted[cid]["unsent emails"] += discard_for_customer(cid)
 
     # 3. The rows stay as pseudonymous ids.
