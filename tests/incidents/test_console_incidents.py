@@ -43,6 +43,7 @@ def test_only_the_owner_sees_the_register(client: Client, owner: Any, role: str)
 
 
 def test_the_owner_records_an_incident(client: Client, owner: Any) -> None:
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"  # the words checked below are English
     with at(DETECTED):
         login_staff(client, owner)
         response = client.post("/console/incidents/new/", GOOD)
