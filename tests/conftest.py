@@ -105,6 +105,7 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.PLEDGE_KEYRING_PATH = var_dir / "keys" / "keyring.json"
     settings.PLEDGE_KEYSTORE_PATH = var_dir / "keys" / "keystore.sqlite3"
     settings.PLEDGE_FILES_DIR = var_dir / "files"
+    settings.PLEDGE_EVIDENCE_DIR = var_dir / "evidence"
 
     if backend == "sqlite":
         # Ignore any DATABASE_URL from the caller's environment: the switch decides. The test
