@@ -41,7 +41,7 @@ from pledge.complaints.models import Complaint, ComplaintEvidence, ComplaintMess
 from pledge.complaints.services import FIELD, PURPOSE, ComplaintInvalid
 from pledge.vault.access import Actor, authorize, policy, refuse
 from pledge.vault.crypto import CustomerKey, DecryptionFailed, field_aad
-from pledge.vault.documents import _fsync_dir, _write_atomically
+from pledge.vault.documents import _remove, _write_atomically, open_sealed_file
 from pledge.vault.errors import AccessRefused, NotFound, Problem, VaultError
 from pledge.vault.services import authorize_read
 from pledge.vault.store import customer_key
@@ -103,12 +103,6 @@ def _path_of(storage_name: str) -> Path:
     if not _NAME.fullmatch(storage_name or ""):
         raise EvidenceUnreadable("the evidence's file name is not one Pledge wrote")
     return evidence_dir() / storage_name
-
-
-def _remove(path: Path) -> None:
-    with suppress(FileNotFoundError):
-        path.unlink()
-    _fsync_dir(path.parent)
 
 
 def _new_name() -> str:
@@ -314,18 +308,10 @@ def read_evidence(
         )
     key = customer_key(customer_id)
     aad = evidence_aad(customer_id, complaint.id, row.id, row.content_type)
-    data: bytes | None = None
-    problem = ""
-    try:
-        data = key.decrypt_bytes(aad, _path_of(row.storage_name).read_bytes())
-    except FileNotFoundError:
-        problem = "the evidence file is missing"
-    except DecryptionFailed:
-        problem = "the evidence file does not decrypt for this evidence (moved or tampered)"
-    except EvidenceUnreadable as exc:
-        problem = exc.message
-    if data is None or len(data) != row.size:
-        problem = problem or "the evidence file has another size than the one stored"
+    data, problem = open_sealed_file(
+        key, aad, lambda: _path_of(row.storage_name), row.size, "evidence"
+    )
+    if data is None:
         record_event(
             EventType.COMPLAINT_EVIDENCE_READ,
             actor=actor.label,

@@ -21,6 +21,7 @@ import os
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from django.db import transaction
 from pledge.audit.events import EventType, Outcome
 from pledge.audit.services import record_event
 from pledge.vault.access import Actor, authorize, policy
-from pledge.vault.crypto import DecryptionFailed, field_aad
+from pledge.vault.crypto import CustomerKey, DecryptionFailed, field_aad
 from pledge.vault.errors import NotFound, Problem, ValuesInvalid, VaultError
 from pledge.vault.models import IdDocument, RecordKind
 from pledge.vault.services import (
@@ -180,6 +181,26 @@ def _remove(path: Path) -> None:
     _fsync_dir(path.parent)
 
 
+def open_sealed_file(
+    key: CustomerKey, aad: bytes, locate: Callable[[], Path], size: int, noun: str
+) -> tuple[bytes | None, str]:
+    """The plaintext of an encrypted file Pledge wrote (identity documents, complaint evidence),
+    or None and what is wrong with it: missing, not decrypting under this key and associated
+    data (moved or tampered), a name Pledge never wrote (`locate` raises a `VaultError`), or a
+    length other than the one stored. The caller audits and raises."""
+    try:
+        data = key.decrypt_bytes(aad, locate().read_bytes())
+    except FileNotFoundError:
+        return None, f"the {noun} file is missing"
+    except DecryptionFailed:
+        return None, f"the {noun} file does not decrypt for this {noun} (moved or tampered)"
+    except VaultError as exc:
+        return None, exc.message
+    if len(data) != size:
+        return None, f"the {noun} file has another size than the one stored"
+    return data, ""
+
+
 def _path_of(storage_name: str) -> Path:
     # The name comes from our own row, but a tampered row must not point outside the directory.
     if (
@@ -285,19 +306,10 @@ def read_id_document(
     key = customer_key(customer_id)
     doc = _document(customer_id, document_id)
     aad = document_aad(customer_id, doc.id, doc.content_type)
-    data: bytes | None = None
-    problem = ""
-    try:
-        blob = _path_of(doc.storage_name).read_bytes()
-        data = key.decrypt_bytes(aad, blob)
-    except FileNotFoundError:
-        problem = "the document's file is missing"
-    except DecryptionFailed:
-        problem = "the document's file does not decrypt for this document (moved or tampered)"
-    except DocumentUnreadable as exc:
-        problem = exc.message
-    if data is None or len(data) != doc.size:
-        problem = problem or "the document's file has another size than the one stored"
+    data, problem = open_sealed_file(
+        key, aad, lambda: _path_of(doc.storage_name), doc.size, "document"
+    )
+    if data is None:
         record_event(
             EventType.ID_DOCUMENT_READ,
             actor=actor.label,
